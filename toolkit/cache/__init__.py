@@ -1,0 +1,1 @@
+"""Prefix caches shared by every backend."""

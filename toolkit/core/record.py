@@ -1,0 +1,41 @@
+"""One record per request: what every backend emits and every metric reads."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+
+import pandas as pd
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """The outcome of one request. Times are absolute seconds on the run's clock.
+
+    `first_token_s` and `finish_s` are NaN for a request that failed or never finished.
+    """
+
+    request_id: str
+    arrival_s: float
+    first_token_s: float = math.nan
+    finish_s: float = math.nan
+    num_prompt_tokens: int = 0
+    num_cached_tokens: int = 0
+    num_output_tokens: int = 0
+    engine_id: int = -1
+    num_preemptions: int = 0
+    num_pauses: int = 0
+    session: str | None = None
+    tier: str | None = None
+    failed: bool = False
+    error: str = ""
+
+
+RECORD_COLUMNS = [f.name for f in fields(RequestRecord)]
+
+
+def records_to_frame(records: Iterable[RequestRecord]) -> pd.DataFrame:
+    """Turn records into a DataFrame with the canonical columns, in order."""
+    rows = [asdict(r) for r in records]
+    return pd.DataFrame(rows, columns=RECORD_COLUMNS)

@@ -1,0 +1,1 @@
+"""Cost models: the only thing a simulated engine asks about time."""

@@ -1,0 +1,1 @@
+"""Global routers: which engine serves each request."""
