@@ -23,6 +23,7 @@ class Segment:
 class Request:
     """A request of a trace.
 
+    Token ids and block hashes are stored as tuples of ints (what prefix caches match on).
     The prompt is either explicit token ids (`prompt_token_ids`) or, for traces that publish
     only prefix-block hashes (Mooncake), `prompt_len` tokens described by `block_hashes`,
     one hash per `block_size` tokens (equal hash = equal prefix up to and including the block;
@@ -46,11 +47,15 @@ class Request:
 
     def __post_init__(self) -> None:
         if self.prompt_token_ids is not None:
+            if type(self.prompt_token_ids) is not tuple:  # caches match on tuples
+                self.prompt_token_ids = _as_int_tuple(self.prompt_token_ids)
             self.prompt_len = len(self.prompt_token_ids)
         elif self.block_hashes is None:
             raise ValueError(f"request {self.id}: needs prompt_token_ids or block_hashes")
         elif self.block_size <= 0:
             raise ValueError(f"request {self.id}: block_hashes need a positive block_size")
+        elif type(self.block_hashes) is not tuple:
+            self.block_hashes = _as_int_tuple(self.block_hashes)
         if self.output_len < 0:
             raise ValueError(f"request {self.id}: negative output_len {self.output_len}")
 
@@ -69,3 +74,8 @@ class Request:
     def key_tokens(self, num_key: int) -> int:
         """Prompt tokens covered by the first `num_key` key elements (the last block may be partial)."""
         return min(num_key * self.tokens_per_key, self.prompt_len)
+
+
+def _as_int_tuple(seq: Sequence[int]) -> tuple[int, ...]:
+    tolist = getattr(seq, "tolist", None)  # numpy arrays: plain ints, at C speed
+    return tuple(tolist()) if tolist is not None else tuple(seq)

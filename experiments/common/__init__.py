@@ -1,0 +1,1 @@
+"""What every paper's Hydra app shares: build a cluster from a config, run it, write results."""

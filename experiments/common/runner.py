@@ -1,0 +1,123 @@
+"""Build a cluster from a composed config, run the trace, and write the run's results.
+
+A run directory gets `records.parquet` (one row per request), `summary.json` (the metrics)
+and `config.yaml` (the resolved config). A run that fails halfway still writes the
+records it had before re-raising.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from toolkit.core.errors import ConfigError
+from toolkit.core.record import records_to_frame
+from toolkit.core.trace import Trace
+from toolkit.cost.base import CostModel
+from toolkit.metrics.summary import summarize
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("sim",)
+
+
+def build_trace(cfg: DictConfig) -> Trace:
+    """The workload's trace (a generator or a trace file, per `cfg.workload`)."""
+    trace = instantiate(cfg.workload)
+    if not isinstance(trace, Trace):
+        raise ConfigError("workload", f"_target_ must build a Trace, got {type(trace).__name__}")
+    return trace
+
+
+def engine_count(cfg: DictConfig) -> int:
+    """Engines in the cluster: `cluster.num_gpus / cluster.tp`, validated."""
+    gpus, tp = int(cfg.cluster.num_gpus), int(cfg.cluster.tp)
+    if gpus <= 0 or tp <= 0 or gpus % tp:
+        raise ConfigError("cluster.num_gpus", f"{gpus} GPUs cannot form engines of tp={tp}")
+    return gpus // tp
+
+
+def kv_capacity(cfg: DictConfig) -> int:
+    """KV slots per engine: `cluster.kv_capacity_tokens`, or derived from model and GPU."""
+    if cfg.cluster.get("kv_capacity_tokens"):
+        return int(cfg.cluster.kv_capacity_tokens)
+    from toolkit.cost.factory import kv_capacity_tokens
+
+    return kv_capacity_tokens(cfg.model.name, cfg.gpu.name, int(cfg.cluster.tp),
+                              float(cfg.cluster.mem_fraction))
+
+
+def build_sim_cluster(cfg: DictConfig, cost: CostModel, tokens_per_key: int) -> Any:
+    """A `SimCluster` with the configured router, local scheduler and prefix caches."""
+    from toolkit.cache.radix import RadixCache
+    from toolkit.sched.kv import KVManager
+    from toolkit.sim.cluster import SimCluster
+    from toolkit.sim.engine import SimEngine
+
+    num_engines = engine_count(cfg)
+    capacity = kv_capacity(cfg)
+    router = instantiate(cfg.router)(num_engines=num_engines, seed=int(cfg.seed), cost=cost)
+    make_sched = instantiate(cfg.local_sched)
+
+    def engine_factory(i: int, loop: Any, listener: Any) -> SimEngine:
+        kv = KVManager(RadixCache(), capacity, tokens_per_key)
+        return SimEngine(i, make_sched(), kv, cost, loop, listener, float(cfg.cluster.hit_window_s))
+
+    return SimCluster(router, num_engines, engine_factory, progress=bool(cfg.backend.progress))
+
+
+def run_config(cfg: DictConfig, out_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """Run one configured experiment; write results into `out_dir` when given."""
+    if cfg.backend.name not in BACKENDS:
+        raise ConfigError("backend", f"unknown backend '{cfg.backend.name}', known: {BACKENDS}")
+    trace = build_trace(cfg)
+    cost = instantiate(cfg.cost)
+    tpk = trace.requests[0].tokens_per_key if len(trace) else 1
+    cluster = build_sim_cluster(cfg, cost, tpk)
+    try:
+        cluster.run(trace)
+    finally:
+        df = records_to_frame(cluster.records.values())
+        if out_dir is not None:
+            write_results(out_dir, cfg, df, None)
+    summary = summarize(df)
+    summary.update(run_labels(cfg))
+    if out_dir is not None:
+        write_results(out_dir, cfg, df, summary)
+    return df, summary
+
+
+def run_labels(cfg: DictConfig) -> dict[str, Any]:
+    """Labels that identify a run in a sweep's table."""
+    return {
+        "system": cfg.get("system_name", "custom"),
+        "workload": cfg.workload.get("name", "trace"),
+        "rps": cfg.workload.get("rps"),
+        "num_gpus": int(cfg.cluster.num_gpus),
+        "tp": int(cfg.cluster.tp),
+        "model": cfg.model.name,
+        "gpu": cfg.gpu.name,
+        "seed": int(cfg.seed),
+    }
+
+
+def write_results(out_dir: str | Path, cfg: DictConfig, df: pd.DataFrame, summary: dict | None) -> None:
+    """Write records.parquet, config.yaml and (when given) summary.json into `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(out / "records.parquet", index=False)
+    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if summary is not None:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
+
+
+def _json_default(v: Any) -> Any:
+    if hasattr(v, "item"):
+        return v.item()
+    return str(v)

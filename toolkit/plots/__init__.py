@@ -1,0 +1,1 @@
+"""Seaborn figures in one shared style; one function per paper figure."""

@@ -1,0 +1,1 @@
+"""Local (per-engine) batch schedulers: FCFS, longest-prefix-match, Preble priority groups."""

@@ -1,0 +1,115 @@
+"""KV-slot accounting around a prefix cache: admission, growth, eviction, release.
+
+One `KVManager` per engine. The prefix tree owns the slots of cached prefixes; each running
+sequence owns (`held_tokens`) the slots of its prompt tail until the tail enters the tree,
+plus recomputed and generated tokens. Cache sizes are in key elements; one element is
+`tokens_per_key` slots (1 for token ids, the block size for block-hash traces).
+"""
+
+from __future__ import annotations
+
+from toolkit.cache.base import PrefixCache
+from toolkit.sched.seq import Seq
+
+
+class KVManager:
+    """Token-slot accounting for one engine's KV cache of `capacity_tokens` slots."""
+
+    def __init__(self, cache: PrefixCache, capacity_tokens: int, tokens_per_key: int = 1) -> None:
+        if capacity_tokens <= 0:
+            raise ValueError(f"KV capacity must be positive, got {capacity_tokens}")
+        self.cache = cache
+        self.capacity_tokens = capacity_tokens
+        self.tokens_per_key = tokens_per_key
+        self.held_tokens = 0
+        self.reserved_tokens = 0
+        self.epoch = 0
+
+    # -- sizes ---------------------------------------------------------------------------
+    @property
+    def used_tokens(self) -> int:
+        return self.cache.total_size * self.tokens_per_key + self.held_tokens
+
+    @property
+    def free_tokens(self) -> int:
+        return self.capacity_tokens - self.used_tokens
+
+    @property
+    def available_tokens(self) -> int:
+        """Free slots plus what eviction could free, less slots reserved for decodes."""
+        evictable = self.cache.evictable_size * self.tokens_per_key
+        return self.free_tokens + evictable - self.reserved_tokens
+
+    # -- operations ----------------------------------------------------------------------
+    def match_tokens(self, seq: Seq) -> int:
+        """Prompt tokens of `seq` the cache holds now (touches LRU, takes no lock)."""
+        if seq.match_epoch != self.epoch:
+            seq.match_len = self.cache.match(seq.request.key).length
+            seq.match_epoch = self.epoch
+        return seq.request.key_tokens(seq.match_len)
+
+    def can_ever_fit(self, seq: Seq) -> bool:
+        """Whether the sequence's prompt and output could fit an empty cache."""
+        need = len(seq.request.key) * self.tokens_per_key + seq.target_output_len
+        return need <= self.capacity_tokens
+
+    def admit(self, seq: Seq) -> bool:
+        """Match, lock and allocate the uncached prompt tail; False (nothing changed) if the
+        slots cannot be found even by eviction."""
+        key = seq.request.key
+        m = self.cache.match(key)
+        need = (len(key) - m.length) * self.tokens_per_key + seq.recompute_tokens
+        self.cache.lock(m.node)  # first: the matched path itself must not count as evictable
+        if need > self.available_tokens:
+            self.cache.unlock(m.node)
+            return False
+        self._make_free(need)
+        seq.node = m.node
+        seq.match_len = m.length
+        cached = min(seq.request.key_tokens(m.length), max(seq.request.prompt_len - 1, 0))
+        seq.num_cached_tokens = cached
+        seq.num_prefilled = cached
+        seq.held_tokens = need
+        self.held_tokens += need
+        return True
+
+    def finish_prefill(self, seq: Seq) -> None:
+        """Move the sequence's prompt tail into the prefix tree (duplicates are freed)."""
+        key = seq.request.key
+        res = self.cache.insert(key)
+        moved = (len(key) - seq.match_len) * self.tokens_per_key
+        self.cache.lock(res.node)
+        self.cache.unlock(seq.node)
+        seq.node = res.node
+        seq.match_len = len(key)
+        seq.held_tokens -= moved
+        self.held_tokens -= moved
+        self.epoch += 1
+
+    def allocate(self, num_tokens: int) -> bool:
+        """Take `num_tokens` slots (evicting if needed) for sequences' new tokens."""
+        if num_tokens > self.free_tokens + self.cache.evictable_size * self.tokens_per_key:
+            return False
+        self._make_free(num_tokens)
+        self.held_tokens += num_tokens
+        return True
+
+    def reserve(self, num_tokens: int) -> int:
+        """Evict until `num_tokens` slots are free if possible; return the free slots."""
+        self._make_free(num_tokens)
+        return self.free_tokens
+
+    def release(self, seq: Seq, output_slots: int) -> None:
+        """Free the sequence's own slots (`held_tokens` + `output_slots`) and unlock its path."""
+        self.held_tokens -= seq.held_tokens + output_slots
+        seq.held_tokens = 0
+        if seq.node is not None:
+            self.cache.unlock(seq.node)
+            seq.node = None
+
+    def _make_free(self, num_tokens: int) -> None:
+        short = num_tokens - self.free_tokens
+        if short > 0:
+            tpk = self.tokens_per_key
+            self.cache.evict(-(-short // tpk))
+            self.epoch += 1

@@ -1,0 +1,1 @@
+"""Discrete-event simulator: event loop, simulated engines, simulated cluster."""

@@ -1,0 +1,103 @@
+"""A simulated cluster: a router in front of simulated engines, replaying a trace."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from tqdm.auto import tqdm
+
+from toolkit.core.record import RequestRecord
+from toolkit.core.request import Request
+from toolkit.core.trace import Trace
+from toolkit.route.base import EngineStats, RequestEvent, Router
+from toolkit.sched.seq import Seq
+from toolkit.sim.engine import SimEngine
+from toolkit.sim.loop import PRIO_ARRIVAL, EventLoop
+
+
+class SimCluster:
+    """Routes each arriving request and collects one record per request.
+
+    It is both the routers' `ClusterView` and the engines' `EngineListener`.
+    `engine_factory(engine_id, loop, listener)` builds each engine.
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        num_engines: int,
+        engine_factory: Callable[[int, EventLoop, SimCluster], SimEngine],
+        progress: bool = False,
+    ) -> None:
+        self.loop = EventLoop()
+        self.router = router
+        self.engines = [engine_factory(i, self.loop, self) for i in range(num_engines)]
+        self.records: dict[str, RequestRecord] = {}
+        self.progress = progress
+        self._bar: tqdm | None = None
+
+    # -- ClusterView -----------------------------------------------------------------------
+    @property
+    def num_engines(self) -> int:
+        return len(self.engines)
+
+    @property
+    def now_s(self) -> float:
+        return self.loop.now_s
+
+    def stats(self, engine_id: int) -> EngineStats:
+        return self.engines[engine_id].stats()
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self, trace: Trace, until_s: float = math.inf) -> list[RequestRecord]:
+        """Replay `trace` to completion (or `until_s`); return records in arrival order.
+
+        Records of requests that had not finished when the run stopped stay in
+        `self.records` with NaN times, so a failed run keeps what it had.
+        """
+        for req in trace:
+            self.records[req.id] = RequestRecord(
+                request_id=req.id, arrival_s=req.arrival_s, num_prompt_tokens=req.prompt_len,
+                session=req.session, tier=req.tier,
+            )
+            self.loop.schedule(req.arrival_s, PRIO_ARRIVAL, self._arrive, req)
+        self._bar = tqdm(total=len(trace), disable=not self.progress, desc="simulate",
+                         unit="req", mininterval=1.0)
+        try:
+            self.loop.run(until_s)
+        finally:
+            self._bar.close()
+        return list(self.records.values())
+
+    def _arrive(self, req: Request) -> None:
+        engine_id = self.router.route(req, self)
+        self.records[req.id].engine_id = engine_id
+        self.engines[engine_id].add_request(req)
+
+    # -- EngineListener ----------------------------------------------------------------------
+    def on_first_token(self, engine_id: int, seq: Seq, time_s: float) -> None:
+        rec = self.records[seq.id]
+        rec.first_token_s = time_s
+        rec.num_cached_tokens = seq.first_cached_tokens
+        self.router.observe(RequestEvent("first_token", seq.request, engine_id, time_s,
+                                         time_s - rec.arrival_s, math.nan, rec.num_cached_tokens))
+
+    def on_finish(self, engine_id: int, seq: Seq, time_s: float) -> None:
+        rec = self.records[seq.id]
+        rec.finish_s = time_s
+        rec.num_output_tokens = seq.num_generated
+        rec.num_preemptions = seq.num_preemptions
+        ttft = rec.first_token_s - rec.arrival_s
+        tpot = (time_s - rec.first_token_s) / (seq.num_generated - 1) if seq.num_generated > 1 else 0.0
+        self.router.observe(RequestEvent("finish", seq.request, engine_id, time_s, ttft, tpot,
+                                         rec.num_cached_tokens))
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def on_fail(self, engine_id: int, seq: Seq, time_s: float, reason: str) -> None:
+        rec = self.records[seq.id]
+        rec.failed = True
+        rec.error = reason
+        if self._bar is not None:
+            self._bar.update(1)
