@@ -24,14 +24,30 @@ from toolkit.metrics.summary import summarize
 
 log = logging.getLogger(__name__)
 
+
+def _shared_data(name: str) -> str:
+    from toolkit.workloads.readers import default_data_dir
+
+    return str(default_data_dir() / name)
+
+
+# `${shared_data:FILE}`: FILE in $TOOLKIT_SHARED/data (default ../shared/data beside the repo)
+OmegaConf.register_new_resolver("shared_data", _shared_data, replace=True)
+
 BACKENDS = ("sim",)
 
 
 def build_trace(cfg: DictConfig) -> Trace:
-    """The workload's trace (a generator or a trace file, per `cfg.workload`)."""
-    trace = instantiate(cfg.workload)
+    """The workload's trace (a generator or a trace file, per `cfg.workload`).
+
+    `workload.name` labels the run; every other key is an argument of `workload._target_`.
+    """
+    spec = OmegaConf.to_container(cfg.workload, resolve=True)
+    name = spec.pop("name", "trace")
+    trace = instantiate(spec)
     if not isinstance(trace, Trace):
         raise ConfigError("workload", f"_target_ must build a Trace, got {type(trace).__name__}")
+    trace.name = name
     return trace
 
 

@@ -60,5 +60,5 @@ def run_points(
         summaries.append(s)
         bar.update(1)
     bar.close()
-    rows = [{**labels, **summary} for (labels, _), summary in zip(points, summaries)]
+    rows = [{**summary, **labels} for (labels, _), summary in zip(points, summaries)]
     return pd.DataFrame(rows)

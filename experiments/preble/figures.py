@@ -1,0 +1,100 @@
+"""Each Preble figure's recipe: which runs, and the DataFrame the notebook plots.
+
+Notebooks call these functions and nothing else; every function takes `quick` (a small
+version for CI), `overrides` (extra Hydra overrides for every run) and `results_dir`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.common.sweep import run_points
+from experiments.preble import paper
+
+CONFIG_MODULE = "experiments.preble.conf"
+SYSTEMS = ("sglang_rr", "preble")
+WORKLOADS = ("toolbench", "embodied", "programming", "videoqa", "loogle")
+
+# setup -> (overrides, the paper's panel to compare with, rate multiplier vs that panel)
+SETUPS: dict[str, tuple[list[str], str | None, float]] = {
+    "mistral_a6000x2": (["model=mistral-7b", "gpu=a6000", "cost=preble_fit",
+                         "cluster.num_gpus=2"], "Mistral7B 2xA6000", 1.0),
+    "mistral_a6000x4": (["model=mistral-7b", "gpu=a6000", "cost=preble_fit",
+                         "cluster.num_gpus=4"], "Mistral7B 4xA6000", 1.0),
+    "llama70b_h200x8_tp4": (["model=llama3-70b", "gpu=h200", "cost=profiled",
+                             "cluster.num_gpus=8", "cluster.tp=4", "workload.num_gpus=2"],
+                            "Llama3-70B 8xH100", 1.0),
+    "llama8b_h200x2": (["model=llama3-8b", "gpu=h200", "cost=profiled", "cluster.num_gpus=2"],
+                       None, 4.0),
+}
+QUICK_REQUESTS = 240
+
+
+def setup_rates(setup: str, workload: str, quick: bool) -> list[float]:
+    """Request rates of one panel: the paper's x values (scaled for setups it lacks)."""
+    _, panel, scale = SETUPS[setup]
+    rates = paper.fig3_rates(panel or "Mistral7B 2xA6000", workload)
+    rates = [round(r * scale, 3) for r in rates]
+    return [rates[0], rates[len(rates) // 2], rates[-1]] if quick else rates
+
+
+def fig3_points(setup: str, workloads: Sequence[str], quick: bool, overrides: Sequence[str]
+                ) -> list[tuple[dict, list[str]]]:
+    """(labels, overrides) of every Fig. 3 run of one setup."""
+    base, _, _ = SETUPS[setup]
+    points = []
+    for wl in workloads:
+        for rps in setup_rates(setup, wl, quick):
+            for system in SYSTEMS:
+                ov = [f"workload={wl}", f"system={system}", *base, f"workload.rps={rps}"]
+                if quick:
+                    ov.append(f"workload.num_requests={QUICK_REQUESTS}")
+                labels = {"run": f"{setup}/{wl}/{system}_rps{rps}", "setup": setup,
+                          "workload": wl, "system": system, "rps": rps}
+                points.append((labels, ov + list(overrides)))
+    return points
+
+
+def run_fig3(setup: str, quick: bool = False, overrides: Sequence[str] = (),
+             results_dir: str | Path = "results/preble", workloads: Sequence[str] = WORKLOADS,
+             n_jobs: int = 2) -> pd.DataFrame:
+    """Run (or reload) Fig. 3 for one setup: one row per workload, rate and system."""
+    points = fig3_points(setup, workloads, quick, overrides)
+    return run_points(CONFIG_MODULE, points, Path(results_dir) / "fig3", n_jobs=n_jobs)
+
+
+def fig3_paper(setup: str) -> pd.DataFrame:
+    """The paper's points for a setup (empty when the paper has no such panel)."""
+    panel = SETUPS[setup][1]
+    if panel is None:
+        return paper.fig3_points("none")
+    return paper.fig3_points(panel)
+
+
+def ratio_table(ours: pd.DataFrame, setup: str) -> pd.DataFrame:
+    """Round-robin ÷ Preble, mean and p99, per workload and rate — ours beside the paper's."""
+    wide = ours.pivot_table(index=["workload", "rps"], columns="system",
+                            values=["latency_s_mean", "latency_s_p99"])
+    table = pd.DataFrame({
+        "ratio_mean": wide[("latency_s_mean", "sglang_rr")] / wide[("latency_s_mean", "preble")],
+        "ratio_p99": wide[("latency_s_p99", "sglang_rr")] / wide[("latency_s_p99", "preble")],
+    }).reset_index()
+    table.insert(0, "setup", setup)
+    panel = SETUPS[setup][1]
+    if panel is not None:
+        table = table.merge(paper.fig3_ratios(panel), on=["workload", "rps"], how="left")
+    return table
+
+
+def ratio_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per workload: the range of our ratios and the paper's, and the ratio at peak load."""
+    agg = {"ratio_mean": ["min", "max"], "ratio_p99": ["min", "max"]}
+    for col in ("paper_ratio_mean", "paper_ratio_p99"):
+        if col in table:
+            agg[col] = ["min", "max"]
+    out = table.groupby(["setup", "workload"]).agg(agg)
+    out.columns = ["_".join(c) for c in out.columns]
+    return out.reset_index()
