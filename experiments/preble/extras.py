@@ -14,21 +14,9 @@ from experiments.common.runner import build_trace
 from experiments.common.sweep import compose_config, run_points
 from experiments.preble.figures import CONFIG_MODULE, SYSTEMS
 
-# Fig. 5's steps, each adding one feature (4 A6000, Mistral-7B, tool use with Zipf-1.1).
-E2_OFF = ["router.enable_rebalance=false", "router.enable_autoscale=false",
-          "router.enable_pd_balance=false"]
-ABLATION_STEPS: list[tuple[str, list[str]]] = [
-    ("SGLang RR", ["router=round_robin", "local_sched=lpm"]),
-    ("E2 no re-adjust", ["router=preble_e2", "local_sched=lpm", "local_sched.chunked_prefill=true",
-                         *E2_OFF]),
-    ("+rebalance/autoscale", ["router=preble_e2", "local_sched=lpm",
-                              "local_sched.chunked_prefill=true",
-                              "router.enable_pd_balance=false"]),
-    ("+prefill/decode", ["router=preble_e2", "local_sched=lpm", "local_sched.chunked_prefill=true"]),
-    ("+priority queue (all)", ["router=preble_e2", "local_sched=preble"]),
-]
-ABLATION_BASE = ["workload=toolbench", "workload.popularity=zipf", "workload.zipf_a=1.1",
-                 "model=mistral-7b", "gpu=a6000", "cost=preble_fit", "cluster.num_gpus=4"]
+# Fig. 5's steps, each adding one feature: conf/ablation/step{0..4}.yaml.
+ABLATION_STEPS = ("SGLang RR", "E2 no re-adjust", "+rebalance/autoscale", "+prefill/decode",
+                  "+priority queue (all)")
 TABLE1_WORKLOADS = ("toolbench", "embodied", "programming", "videoqa", "loogle")
 
 
@@ -47,10 +35,11 @@ def run_ablation(rps: float = 24.0, quick: bool = False, overrides: Sequence[str
                  results_dir: str | Path = "results/preble", n_jobs: int = 2) -> pd.DataFrame:
     """Fig. 5: one row per step with its latency summary."""
     points = []
-    for i, (step, ov) in enumerate(ABLATION_STEPS):
+    for i, step in enumerate(ABLATION_STEPS):
         extra = ["workload.num_requests=600"] if quick else []
         points.append(({"run": f"step{i}", "step": step, "order": i},
-                       [*ABLATION_BASE, f"workload.rps={rps}", *ov, *extra, *overrides]))
+                       ["experiment=fig5_ablation", f"ablation=step{i}", f"workload.rps={rps}",
+                        *extra, *overrides]))
     df = run_points(CONFIG_MODULE, points, Path(results_dir) / "ablation", n_jobs=n_jobs)
     return df.sort_values("order").reset_index(drop=True)
 

@@ -61,6 +61,7 @@ class PrebleE2Router(Router):
         default_output_len: int = 45,
         rebalance_warmup_per_gpu: int = 50,
         autoscale_factor: float = 2.0,
+        pd_pick: str = "lowest_cost",
         **unused: object,
     ) -> None:
         if cost is None:
@@ -73,6 +74,9 @@ class PrebleE2Router(Router):
         self.enable_rebalance = enable_rebalance
         self.enable_autoscale = enable_autoscale
         self.enable_pd_balance = enable_pd_balance
+        if pd_pick not in ("lowest_cost", "best_ratio"):
+            raise ValueError(f"pd_pick must be 'lowest_cost' or 'best_ratio', got {pd_pick!r}")
+        self.pd_pick = pd_pick
         self.enable_eviction_cost = enable_eviction_cost
         self.include_own_prefill = include_own_prefill
         self.eviction_assume_full = eviction_assume_full
@@ -142,9 +146,7 @@ class PrebleE2Router(Router):
         else:
             kind, cands = "explore", live
             if self.enable_pd_balance:
-                best = max(live, key=lambda g: (view.stats(g).window_hit_ratio, -g))
-                if view.stats(best).window_hit_ratio >= self.imbalance_ratio:
-                    kind, cands = "pd_balance", [best]
+                kind, cands = self._pd_candidates(view, live)
         if len(cands) > 1:
             costs = self._costs(request, view, m, cands, hit)
             g = min(cands, key=lambda i: (costs[i].total_s, i))
@@ -153,6 +155,19 @@ class PrebleE2Router(Router):
         self.last_decision = E2Decision(kind, g, matched, missed, tuple(cands), costs)
         self._assign(request, view, key, m, g, hit[g], live)
         return g
+
+    def _pd_candidates(self, view: ClusterView, live: list[int]) -> tuple[str, list[int]]:
+        """Prefill/decode balancing: decode-heavy GPUs (window hit ratio ≥ IMBALR) take an
+        explored request. `pd_pick='best_ratio'` sends it to the single highest ratio (the
+        Preble code); 'lowest_cost' (default) lets the load cost choose among them, which
+        avoids herding every new prefix onto one GPU for a whole 30 s window."""
+        ratios = {g: view.stats(g).window_hit_ratio for g in live}
+        heavy = [g for g in live if ratios[g] >= self.imbalance_ratio]
+        if not heavy:
+            return "explore", live
+        if self.pd_pick == "best_ratio":
+            return "pd_balance", [max(heavy, key=lambda g: (ratios[g], -g))]
+        return "pd_balance", heavy
 
     @staticmethod
     def _exploit_candidates(m: TreeMatch, live: list[int]) -> list[int]:
