@@ -45,7 +45,8 @@ def write_all() -> None:
         print("wrote", path.relative_to(ROOT))
 
 
-if __name__ == "__main__":
-    from scripts import notebook_specs  # noqa: F401  (registers the specs)
+from notebook_specs import register  # noqa: E402  (beside this file)
 
+if __name__ == "__main__":
+    register(nb)
     write_all()

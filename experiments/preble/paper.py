@@ -88,3 +88,18 @@ def fig3_ratios(setup_panel: str) -> pd.DataFrame:
     out = wide.pivot_table(index=["workload", "rps"], columns="metric", values="ratio")
     out.columns = [f"paper_ratio_{c}" for c in out.columns]
     return out.reset_index()
+
+# Table 1 (Appendix A): (mean, std) per workload; lengths in tokens, shares in %.
+TABLE1 = pd.DataFrame(
+    [
+        ("toolbench", 1835, 742, 43, 16, 85, 13, 76, 16, 39, 64),
+        ("embodied", 2285, 471, 16, 13, 97, 14, 76, 12, 48, 8),
+        ("programming", 3871, 1656, 190, 343, 97, 7.4, 78, 13, 126, 2157),
+        ("videoqa", 9865, 5976, 4, 1.5, 88, 32, 99, 0.2, 8.6, 2),
+        ("loogle", 23474, 6105, 16, 9.9, 91, 24, 94, 15, 18, 8.6),
+    ],
+    columns=["workload", "prompt_len_mean", "prompt_len_std", "output_len_mean",
+             "output_len_std", "shared_prefix_pct_mean", "shared_prefix_pct_std",
+             "key_portion_pct_mean", "key_portion_pct_std", "key_sharing_mean",
+             "key_sharing_std"],
+)
