@@ -1,0 +1,21 @@
+"""Every figure notebook runs end to end through papermill in quick mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import papermill as pm
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_quick_mode(path, tmp_path):
+    results = tmp_path / "results"
+    pm.execute_notebook(str(path), str(tmp_path / path.name), cwd=str(ROOT),
+                        parameters={"quick": True, "results_dir": str(results)},
+                        kernel_name="python3", progress_bar=False)
+    assert list((results / "figures").glob("*.png")) or list((results / "figures").glob("*.csv"))
