@@ -55,13 +55,17 @@ def test_include_own_prefill_changes_the_choice(own: bool) -> None:
     assert g == (0 if own else 1)  # 40 cached tokens on GPU 0 outweigh its extra load
 
 
-def test_pd_balance_sends_explore_requests_to_a_high_hit_gpu() -> None:
-    for enabled, want in [(True, 2), (False, 0)]:
-        r, view = router(3, enable_pd_balance=enabled), StaticView.of(3, kv_capacity_tokens=BIG)
-        view.engines[2].window_hit_ratio = 0.8
-        view.engines[1].window_hit_ratio = 0.7
-        assert r.route(make_request(0, seq(0, 50)), view) == want
-        assert r.last_decision.kind == ("pd_balance" if enabled else "explore")
+@pytest.mark.parametrize("enabled,pick,want", [(True, "best_ratio", 2), (True, "lowest_cost", 1),
+                                               (False, "lowest_cost", 0)])
+def test_pd_balance_sends_explore_requests_to_a_high_hit_gpu(enabled, pick, want) -> None:
+    r = router(3, enable_pd_balance=enabled, pd_pick=pick)
+    view = StaticView.of(3, kv_capacity_tokens=BIG)
+    view.engines[2].window_hit_ratio = 0.8
+    view.engines[1].window_hit_ratio = 0.7  # both >= 0.7: equal costs, so the lower id
+    assert r.route(make_request(0, seq(0, 50)), view) == want
+    assert r.last_decision.kind == ("pd_balance" if enabled else "explore")
+    assert set(r.last_decision.candidates) == ({1, 2} if pick == "lowest_cost" and enabled
+                                               else {want} if enabled else {0, 1, 2})
 
 
 @pytest.mark.parametrize("enabled", [True, False])
