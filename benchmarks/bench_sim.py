@@ -1,6 +1,6 @@
 """Simulator speed: simulated requests per wall-clock second and peak memory.
 
-    python benchmarks/bench_sim.py            # both cases below
+    python benchmarks/bench_sim.py            # both cases below, each in its own process
     python benchmarks/bench_sim.py --case toolbench
 
 Cases: a 4-GPU Preble run (E2 router, priority scheduler) of 20,000 tool-use requests on
@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
+import sys
 import time
+
+from hydra.utils import instantiate
 
 from experiments.common.runner import build_sim_cluster, build_trace
 from experiments.common.sweep import compose_config
-from hydra.utils import instantiate
-
 from toolkit.core.record import records_to_frame
 from toolkit.metrics.summary import summarize
 
@@ -53,8 +55,12 @@ def run_case(name: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=sorted(CASES), action="append")
-    for name in parser.parse_args().case or list(CASES):
-        print(run_case(name), flush=True)
+    names = parser.parse_args().case or list(CASES)
+    if len(names) == 1:
+        print(run_case(names[0]), flush=True)
+        return
+    for name in names:  # a fresh process per case, so peak_rss_mb is that case's own
+        subprocess.run([sys.executable, __file__, "--case", name], check=True)
 
 
 if __name__ == "__main__":

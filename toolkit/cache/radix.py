@@ -14,64 +14,19 @@ a locked handle's root path never changes.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from itertools import chain
+from operator import itemgetter
 
 from toolkit.cache.base import InsertResult, MatchResult, PrefixCache, SizeInfo
-
-Key = tuple[int, ...]
-EvictCallback = Callable[[Key, int], None]
-"""`on_evict(path, num_evicted)`: the last `num_evicted` elements of `path` (the root path of
-the evicted leaf, taken before eviction) left the cache; `path[:-num_evicted]` is still there."""
-
-_NO_ENTRY = -1  # RadixNode.heap_ts when the heap holds no entry for the node
-
-
-def as_key(key: Sequence[int]) -> Key:
-    """`key` as a tuple of ints; numpy arrays go through `tolist()` so elements are ints."""
-    if type(key) is tuple:
-        return key
-    tolist = getattr(key, "tolist", None)
-    return tuple(tolist()) if tolist is not None else tuple(key)
-
-
-def common_prefix_len(edge: Key, key: Key, start: int) -> int:
-    """Length of the common prefix of `edge` and `key[start:]`, found with slice equality."""
-    limit = min(len(edge), len(key) - start)
-    if key[start : start + limit] == edge[:limit]:
-        return limit
-    lo, step = 0, 1
-    while True:  # gallop to a window [lo, hi) that holds the first mismatch
-        hi = min(lo + step, limit)
-        if key[start + lo : start + hi] != edge[lo:hi]:
-            break
-        lo, step = hi, step * 2
-    while hi - lo > 1:  # invariant: [0, lo) matches, [lo, hi) holds a mismatch
-        mid = (lo + hi) // 2
-        if key[start + lo : start + mid] == edge[lo:mid]:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-class RadixNode:
-    """A tree node; an opaque handle for callers (read-only attributes)."""
-
-    __slots__ = ("key", "parent", "children", "ref", "num_locks", "last_access", "heap_ts", "alive")
-
-    def __init__(self, key: Key, parent: RadixNode | None, last_access: int) -> None:
-        self.key = key  # edge label from the parent; empty only at the root
-        self.parent = parent
-        self.children: dict[int, RadixNode] = {}
-        self.ref = 0  # locks on this node and on all its descendants
-        self.num_locks = 0  # locks taken on this very handle
-        self.last_access = last_access
-        self.heap_ts = _NO_ENTRY  # last_access of this node's live heap entry
-        self.alive = True
-
-    def __repr__(self) -> str:
-        return f"RadixNode(len={len(self.key)}, ref={self.ref}, t={self.last_access})"
+from toolkit.cache.radix_node import (  # noqa: F401 - also importable from here
+    _NO_ENTRY,
+    EvictCallback,
+    Key,
+    RadixNode,
+    as_key,
+    common_prefix_len,
+)
 
 
 class RadixCache(PrefixCache):
@@ -106,6 +61,49 @@ class RadixCache(PrefixCache):
         pos, node = self._descend(as_key(key))
         self._push_if_evictable(node)
         return MatchResult(pos, node)
+
+    def rematch_many(self, items: list[tuple[Key, MatchResult | None]]) -> list[MatchResult]:
+        """`match` each key in turn, given `prev`, an earlier `match` result of it (or None).
+
+        Where `prev.node` is alive, still ends exactly `prev.length` elements down and holds
+        no continuation of the key, the match cannot have changed: the result is `prev`, and
+        the path is stamped walking up from the node instead of comparing the key down from
+        the root. Paths of unchanged matches are stamped once per end node, with the time of
+        its last match, before any full match runs: the state sequential matches leave,
+        except for heap entries that would have gone stale at once.
+        """
+        out: list[MatchResult] = []
+        pending: dict[RadixNode, int] = {}  # end node -> time of its latest match
+        clock = self._clock
+        for key, prev in items:
+            if prev is not None:
+                length, node = prev
+                if node.alive and node.end == length and (
+                        length == len(key) or key[length] not in node.children):
+                    clock += 1
+                    pending[node] = clock
+                    out.append(prev)
+                    continue
+            self._clock = clock
+            if pending:
+                self._stamp_paths(pending)
+                pending = {}
+            out.append(self.match(key))
+            clock = self._clock
+        self._clock = clock
+        if pending:
+            self._stamp_paths(pending)
+        return out
+
+    def _stamp_paths(self, stamps: dict[RadixNode, int]) -> None:
+        """Stamp each node's root path with its time, in time order (so later times win)."""
+        for node, ts in sorted(stamps.items(), key=itemgetter(1)):
+            cur = node
+            while cur is not None:
+                cur.last_access = ts
+                cur = cur.parent
+            if node.ref == 0 and not node.children and node.parent is not None:
+                self._push(node)
 
     def match_len(self, key: Sequence[int]) -> int:
         """Length of the longest cached prefix of `key`; changes nothing (no split, no LRU)."""
@@ -162,7 +160,7 @@ class RadixCache(PrefixCache):
         """Insert a new parent above `node` holding `node.key[:at]`; return it."""
         parent = node.parent
         assert parent is not None and 0 < at < len(node.key)
-        upper = RadixNode(node.key[:at], parent, node.last_access)
+        upper = RadixNode(node.key[:at], parent, node.last_access)  # end = parent.end + at
         upper.ref = node.ref
         node.key = node.key[at:]
         node.parent = upper
@@ -233,6 +231,7 @@ class RadixCache(PrefixCache):
         size = len(node.key)
         if size > need:
             node.key = node.key[: size - need]
+            node.end -= need
             count = need
             self._push(node)
         else:
@@ -275,6 +274,14 @@ class RadixCache(PrefixCache):
         """Evictable and protected element counts (O(1))."""
         return SizeInfo(self._evictable, self._protected)
 
+    @property
+    def total_size(self) -> int:
+        return self._evictable + self._protected
+
+    @property
+    def evictable_size(self) -> int:
+        return self._evictable
+
     def iter_leaves(self) -> list[RadixNode]:
         """Every leaf (non-root node without children), in a deterministic order."""
         return [n for n in self._iter_nodes() if not n.children and n is not self._root]
@@ -299,6 +306,7 @@ class RadixCache(PrefixCache):
                 assert child.key and child.key[0] == first, "child keyed by its first element"
                 assert child.parent is node and child.alive
                 assert child.last_access <= node.last_access, "parent at least as recent"
+                assert child.end == node.end + len(child.key), "root-path length"
                 child_refs += child.ref
             assert node.num_locks >= 0 and node.ref == node.num_locks + child_refs
             assert node.last_access <= self._clock

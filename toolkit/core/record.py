@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import pandas as pd
 
@@ -37,5 +37,6 @@ RECORD_COLUMNS = [f.name for f in fields(RequestRecord)]
 
 def records_to_frame(records: Iterable[RequestRecord]) -> pd.DataFrame:
     """Turn records into a DataFrame with the canonical columns, in order."""
-    rows = [asdict(r) for r in records]
-    return pd.DataFrame(rows, columns=RECORD_COLUMNS)
+    records = list(records)
+    return pd.DataFrame({c: [getattr(r, c) for r in records] for c in RECORD_COLUMNS},
+                        columns=RECORD_COLUMNS)

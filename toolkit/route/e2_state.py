@@ -208,7 +208,7 @@ class E2State:
         victims = []
         excess = gs.cached_tokens - capacity_tokens
         for node in gs.lru:
-            if node.refs.get(g, 0) == 0:
+            if g not in node.refs:  # `refs` holds no zeros
                 victims.append(node)
                 excess -= self.node_tokens(node)
                 if excess <= 0:

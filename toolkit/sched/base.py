@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from toolkit.sched.kv import KVManager
 from toolkit.sched.seq import Seq
+
+FCFS_KEY = attrgetter("arrival_s", "admit_seq")
+"""Sort key of first come, first served (a preempted sequence keeps its arrival time)."""
 
 
 @dataclass
@@ -74,9 +78,12 @@ class LocalScheduler(ABC):
             batch = self._mixed(waiting, running, kv)
         else:
             batch = self._prefill_first(waiting, running, kv)
-        if batch.admitted:
+        if len(batch.admitted) > 8:
             admitted = {id(s) for s in batch.admitted}
             waiting[:] = [s for s in waiting if id(s) not in admitted]
+        else:
+            for seq in batch.admitted:  # Seq compares by identity: removes that very one
+                waiting.remove(seq)
         return batch
 
     def select_victim(self, decoding: list[Seq]) -> Seq:
@@ -110,6 +117,8 @@ class LocalScheduler(ABC):
         self, waiting: list[Seq], running: RunningState, kv: KVManager, batch: Batch,
         budget: int, chunk: bool,
     ) -> None:
+        if kv.available_tokens <= 0 or running.num_running >= self.max_running:
+            return  # nothing can be admitted: skip ordering (and its prefix matches)
         for seq in self.order(waiting, kv):
             if running.num_running + len(batch.admitted) >= self.max_running:
                 return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toolkit.sched.base import LocalScheduler
+from toolkit.sched.base import FCFS_KEY, LocalScheduler
 from toolkit.sched.kv import KVManager
 from toolkit.sched.seq import Seq
 
@@ -11,4 +11,4 @@ class FCFSScheduler(LocalScheduler):
     """Admit in arrival order (preempted sequences keep their original arrival time)."""
 
     def order(self, waiting: list[Seq], kv: KVManager) -> list[Seq]:
-        return sorted(waiting, key=lambda s: (s.arrival_s, s.admit_seq))
+        return sorted(waiting, key=FCFS_KEY)

@@ -8,7 +8,7 @@ plus recomputed and generated tokens. Cache sizes are in key elements; one eleme
 
 from __future__ import annotations
 
-from toolkit.cache.base import PrefixCache
+from toolkit.cache.base import MatchResult, PrefixCache
 from toolkit.sched.seq import Seq
 
 
@@ -24,6 +24,7 @@ class KVManager:
         self.held_tokens = 0
         self.reserved_tokens = 0
         self.epoch = 0
+        self._rematch = getattr(cache, "rematch_many", None)  # RadixCache's shortcut, if any
 
     # -- sizes ---------------------------------------------------------------------------
     @property
@@ -32,21 +33,50 @@ class KVManager:
 
     @property
     def free_tokens(self) -> int:
-        return self.capacity_tokens - self.used_tokens
+        return self.capacity_tokens - self.cache.total_size * self.tokens_per_key - self.held_tokens
 
     @property
     def available_tokens(self) -> int:
         """Free slots plus what eviction could free, less slots reserved for decodes."""
-        evictable = self.cache.evictable_size * self.tokens_per_key
-        return self.free_tokens + evictable - self.reserved_tokens
+        cache, tpk = self.cache, self.tokens_per_key
+        return (self.capacity_tokens - self.held_tokens - self.reserved_tokens
+                + (cache.evictable_size - cache.total_size) * tpk)
 
     # -- operations ----------------------------------------------------------------------
     def match_tokens(self, seq: Seq) -> int:
         """Prompt tokens of `seq` the cache holds now (touches LRU, takes no lock)."""
         if seq.match_epoch != self.epoch:
-            seq.match_len = self.cache.match(seq.request.key).length
+            seq.match_len = self._match(seq).length
             seq.match_epoch = self.epoch
         return seq.request.key_tokens(seq.match_len)
+
+    def refresh_matches(self, seqs: list[Seq]) -> None:
+        """`match_tokens` for each sequence in turn (the same matches, in one batch)."""
+        epoch = self.epoch
+        stale = [s for s in seqs if s.match_epoch != epoch]
+        if not stale:
+            return
+        if self._rematch is None:
+            for seq in stale:
+                self.match_tokens(seq)
+            return
+        results = self._rematch([(s.request.key, s.match_hint) for s in stale])
+        for seq, m in zip(stale, results):
+            seq.match_hint = m
+            seq.match_len = m[0]
+            seq.match_epoch = epoch
+
+    def _match(self, seq: Seq) -> MatchResult:
+        """`cache.match` of the prompt, through the cache's `rematch` shortcut when it has
+        one and an earlier result of this prompt (same result, same side effects)."""
+        key = seq.request.key
+        prev = seq.match_hint
+        if prev is not None and self._rematch is not None:
+            m = self._rematch([(key, prev)])[0]
+        else:
+            m = self.cache.match(key)
+        seq.match_hint = m
+        return m
 
     def can_ever_fit(self, seq: Seq) -> bool:
         """Whether the sequence's prompt and output could fit an empty cache."""
@@ -57,7 +87,7 @@ class KVManager:
         """Match, lock and allocate the uncached prompt tail; False (nothing changed) if the
         slots cannot be found even by eviction."""
         key = seq.request.key
-        m = self.cache.match(key)
+        m = self._match(seq)
         need = (len(key) - m.length) * self.tokens_per_key + seq.recompute_tokens
         self.cache.lock(m.node)  # first: the matched path itself must not count as evictable
         if need > self.available_tokens:

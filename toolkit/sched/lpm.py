@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from toolkit.sched.base import LocalScheduler
+from toolkit.sched.base import FCFS_KEY, LocalScheduler
 from toolkit.sched.kv import KVManager
 from toolkit.sched.seq import Seq
 
@@ -20,5 +20,5 @@ class LPMScheduler(LocalScheduler):
 
     def order(self, waiting: list[Seq], kv: KVManager) -> list[Seq]:
         if len(waiting) > self.max_match_queue:
-            return sorted(waiting, key=lambda s: (s.arrival_s, s.admit_seq))
+            return sorted(waiting, key=FCFS_KEY)
         return sorted(waiting, key=lambda s: (-kv.match_tokens(s), s.arrival_s, s.admit_seq))

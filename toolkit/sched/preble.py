@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from toolkit.sched.base import LocalScheduler
+from toolkit.sched.base import FCFS_KEY, LocalScheduler
 from toolkit.sched.kv import KVManager
 from toolkit.sched.seq import Seq
 
@@ -29,17 +29,36 @@ class PreblePriorityScheduler(LocalScheduler):
         """Priority group of a waiting sequence from its current prefix hit ratio."""
         hit = kv.match_tokens(seq) / max(seq.request.prompt_len, 1)
         seq.priority = 0 if hit <= 0 else max(0, math.ceil(self.num_groups * hit) - 1)
+        seq.priority_len = seq.match_len
         return min(seq.priority, self.num_groups - 1)
 
     def order(self, waiting: list[Seq], kv: KVManager) -> list[Seq]:
-        fcfs = sorted(waiting, key=lambda s: (s.arrival_s, s.admit_seq))
-        groups: list[list[Seq]] = [[] for _ in range(self.num_groups)]
-        for i, seq in enumerate(fcfs):
-            # past the first `max_match_queue` requests, groups from an earlier match stand
-            fresh = i < self.max_match_queue or seq.match_epoch < 0
-            groups[self.group(seq, kv) if fresh else seq.priority].append(seq)
-        first: list[Seq] = []
-        for g in range(self.num_groups - 1, -1, -1):
-            first.extend(groups[g][: (g + 1) * self.quota])
-        chosen = {id(s) for s in first}
-        return first + [s for s in fcfs if id(s) not in chosen]
+        fcfs = sorted(waiting, key=FCFS_KEY)
+        num_groups, limit = self.num_groups, self.max_match_queue
+        # past the first `max_match_queue` requests, groups from an earlier match stand
+        fresh = fcfs if len(fcfs) <= limit else (
+            fcfs[:limit] + [s for s in fcfs[limit:] if s.match_epoch < 0])
+        kv.refresh_matches(fresh)  # the matches `group` would make, in one batch
+        for seq in fresh:
+            if seq.priority_len != seq.match_len:  # else `priority` is already this match's
+                req = seq.request
+                hit = req.key_tokens(seq.match_len) / max(req.prompt_len, 1)
+                seq.priority = 0 if hit <= 0 else max(0, math.ceil(num_groups * hit) - 1)
+                seq.priority_len = seq.match_len
+        # group g takes its first (g+1)·quota in FCFS order; everyone else follows in FCFS
+        groups: list[list[Seq]] = [[] for _ in range(num_groups)]
+        caps = [(g + 1) * self.quota for g in range(num_groups)]
+        rest: list[Seq] = []
+        top = num_groups - 1
+        for seq in fcfs:
+            g = seq.priority if seq.priority < top else top
+            grp = groups[g]
+            if len(grp) < caps[g]:
+                grp.append(seq)
+            else:
+                rest.append(seq)
+        out: list[Seq] = []
+        for g in range(top, -1, -1):
+            out += groups[g]
+        out += rest
+        return out

@@ -27,6 +27,7 @@ class Seq:
         "request", "arrival_s", "status", "node", "num_cached_tokens", "num_prefilled",
         "num_generated", "held_tokens", "first_token_s", "num_preemptions",
         "recompute_tokens", "first_cached_tokens", "match_len", "match_epoch", "priority",
+        "match_hint", "priority_len",
         "finish_step", "decode_entry", "gen_entry", "admit_seq",
     )
 
@@ -45,7 +46,9 @@ class Seq:
         self.first_cached_tokens = -1
         self.match_len = 0
         self.match_epoch = -1
+        self.match_hint: Any = None  # the cache's last MatchResult for this prompt
         self.priority = 0
+        self.priority_len = -1  # the match_len `priority` was computed from (-1: none)
         self.finish_step = 0
         self.decode_entry = 0
         self.gen_entry = 0

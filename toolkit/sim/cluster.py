@@ -36,6 +36,7 @@ class SimCluster:
         self.records: dict[str, RequestRecord] = {}
         self.progress = progress
         self._bar: tqdm | None = None
+        self._stats_memo: dict[int, EngineStats] | None = None  # set while routing
 
     # -- ClusterView -----------------------------------------------------------------------
     @property
@@ -47,7 +48,15 @@ class SimCluster:
         return self.loop.now_s
 
     def stats(self, engine_id: int) -> EngineStats:
-        return self.engines[engine_id].stats()
+        """An engine's statistics; while a request is being routed nothing changes, so each
+        engine's are computed once per routing decision."""
+        memo = self._stats_memo
+        if memo is None:
+            return self.engines[engine_id].stats()
+        st = memo.get(engine_id)
+        if st is None:
+            st = memo[engine_id] = self.engines[engine_id].stats()
+        return st
 
     # -- running -----------------------------------------------------------------------------
     def run(self, trace: Trace, until_s: float = math.inf) -> list[RequestRecord]:
@@ -71,7 +80,11 @@ class SimCluster:
         return list(self.records.values())
 
     def _arrive(self, req: Request) -> None:
-        engine_id = self.router.route(req, self)
+        self._stats_memo = {}
+        try:
+            engine_id = self.router.route(req, self)
+        finally:
+            self._stats_memo = None
         self.records[req.id].engine_id = engine_id
         self.engines[engine_id].add_request(req)
 

@@ -9,7 +9,6 @@ KV-slot limit — and cuts the stretch short at the next step boundary if a requ
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from typing import Protocol
 
 import numpy as np
@@ -20,7 +19,9 @@ from toolkit.route.base import EngineStats
 from toolkit.sched.base import Batch, LocalScheduler, RunningState
 from toolkit.sched.kv import KVManager
 from toolkit.sched.seq import Seq, SeqStatus
+from toolkit.sim.hit_window import HitWindow
 from toolkit.sim.loop import PRIO_ENGINE, EventLoop
+from toolkit.sim.prefill_stretch import PrefillStretch, can_stretch
 
 
 class EngineListener(Protocol):
@@ -50,6 +51,7 @@ class SimEngine:
         self.hit_window_s = hit_window_s
         self.max_stretch_steps = max_stretch_steps
         self.waiting: list[Seq] = []
+        self._waiting_tokens = 0
         self.running = RunningState()
         self._decode_heap: list[tuple[int, int, Seq]] = []
         self._decode_base = 0  # sum over decoding seqs of (prefill_len - entry step)
@@ -58,9 +60,10 @@ class SimEngine:
         self._version = 0
         self._batch: Batch | None = None
         self._stretch: tuple[float, np.ndarray, int] | None = None
+        self._prefill_stretch: PrefillStretch | None = None
+        self._can_stretch_prefill = can_stretch(scheduler)
         self._admit_counter = 0
-        self._hits: deque[tuple[float, int, int]] = deque()
-        self._hit_sums = [0, 0]
+        self._hits = HitWindow(hit_window_s)
         self.num_iterations = 0
 
     # -- public --------------------------------------------------------------------------
@@ -72,6 +75,7 @@ class SimEngine:
                                   f"prompt of {request.prompt_len} tokens exceeds KV capacity")
             return
         self.waiting.append(seq)
+        self._waiting_tokens += seq.prefill_len
         if not self.busy:
             self._start_iteration()
         elif self._stretch is not None:
@@ -79,16 +83,16 @@ class SimEngine:
 
     def stats(self) -> EngineStats:
         """Load and cache statistics, as a router sees them."""
-        self._expire_hits(self.loop.now_s)
-        cached, prompt = self._hit_sums
         return EngineStats(
             engine_id=self.engine_id,
             num_running=self.running.num_running,
             num_waiting=len(self.waiting),
-            num_waiting_tokens=sum(s.remaining_prefill for s in self.waiting),
-            kv_used_tokens=self.kv.used_tokens,
+            num_waiting_tokens=self._waiting_tokens,
+            kv_used_tokens=self.kv.used_tokens - (
+                self._prefill_stretch.unstarted_slots(self.loop.now_s)
+                if self._prefill_stretch is not None else 0),
             kv_capacity_tokens=self.kv.capacity_tokens,
-            window_hit_ratio=cached / prompt if prompt else 0.0,
+            window_hit_ratio=self._hits.ratio(self.loop.now_s),
         )
 
     # -- iterations ----------------------------------------------------------------------
@@ -99,6 +103,7 @@ class SimEngine:
         batch = self.scheduler.schedule(self.waiting, self.running, self.kv)
         self.kv.reserved_tokens = 0
         for seq in batch.admitted:
+            self._waiting_tokens -= seq.prefill_len
             self._on_admit(seq, now)
         num_decode = self.running.num_decode if batch.with_decode else 0
         if not batch.prefill and num_decode == 0:
@@ -112,14 +117,49 @@ class SimEngine:
         if not batch.prefill:
             self._start_stretch(now)
             return
+        ctx_sum = self._decode_ctx_sum() if num_decode else 0
         shape = BatchShape(
             tuple(n for _, n in batch.prefill),
             tuple(s.num_prefilled for s, _ in batch.prefill),
             num_decode,
-            self._decode_ctx_sum() if num_decode else 0,
+            ctx_sum,
         )
-        self.loop.schedule(now + self.cost.iteration_s(shape), PRIO_ENGINE,
-                           self._end_iteration, self._version)
+        end = now + self.cost.iteration_s(shape)
+        steps = self._prefill_steps(batch, num_decode)
+        if steps > 1:
+            end = self._start_prefill_stretch(max(end, now), batch, num_decode, ctx_sum, steps)
+        self.loop.schedule(end, PRIO_ENGINE, self._end_iteration, self._version)
+
+    def _prefill_steps(self, batch: Batch, num_decode: int) -> int:
+        """Iterations, this one first, that repeat this batch's shape with nothing to decide.
+
+        A chunk that fills the whole budget leaves no room to admit anything, so the next
+        iterations give the same sequence another full chunk, as long as its prefill does
+        not end before the last of them, no decode finishes before it, and the decodes' new
+        slots are free without evicting (so neither eviction nor preemption can happen).
+        """
+        if not self._can_stretch_prefill or len(batch.prefill) != 1:
+            return 1
+        seq, take = batch.prefill[0]
+        if take != self.scheduler.chunk_size:
+            return 1
+        steps = seq.remaining_prefill // take
+        if self.max_stretch_steps is not None:
+            steps = min(steps, self.max_stretch_steps)
+        if num_decode:
+            steps = min(steps, self._decode_heap[0][0] - self.decode_steps,
+                        1 + self.kv.free_tokens // num_decode)
+        return steps
+
+    def _start_prefill_stretch(self, end: float, batch: Batch, num_decode: int, ctx_sum: int,
+                               steps: int) -> float:
+        """Time the stretch, take its decode slots now; return when its last iteration ends."""
+        seq, chunk = batch.prefill[0]
+        self._prefill_stretch = PrefillStretch.timed(self.cost, end, chunk, seq.num_prefilled,
+                                                     num_decode, ctx_sum, steps)
+        if num_decode:
+            self.kv.allocate((steps - 1) * num_decode)  # free already: no eviction
+        return self._prefill_stretch.times[-1]
 
     def _start_stretch(self, now: float) -> None:
         num_decode = self.running.num_decode
@@ -158,6 +198,8 @@ class SimEngine:
             self.decode_steps += self._stretch[2]
             self._stretch = None
         else:
+            if self._prefill_stretch is not None:
+                self._end_prefill_stretch(batch)
             self.num_iterations += 1
             if batch.with_decode and self.running.num_decode:
                 self.decode_steps += 1
@@ -165,6 +207,18 @@ class SimEngine:
         self._batch = None
         self._finish_decodes(now)
         self._start_iteration()
+
+    def _end_prefill_stretch(self, batch: Batch) -> None:
+        """Account all but the last iteration of a prefill stretch (the caller ends that)."""
+        stretch = self._prefill_stretch
+        assert stretch is not None
+        self._prefill_stretch = None
+        extra = stretch.num_extra
+        self.num_iterations += extra
+        if stretch.num_decode:
+            self.decode_steps += extra
+        seq, chunk = batch.prefill[0]
+        seq.num_prefilled += extra * chunk
 
     # -- sequence transitions ------------------------------------------------------------
     def _on_admit(self, seq: Seq, now: float) -> None:
@@ -174,7 +228,7 @@ class SimEngine:
         self.running.prefilling.append(seq)
         if seq.first_cached_tokens < 0:
             seq.first_cached_tokens = seq.num_cached_tokens
-            self._record_hit(now, seq.num_cached_tokens, seq.request.prompt_len)
+            self._hits.record(now, seq.num_cached_tokens, seq.request.prompt_len)
 
     def _advance_prefills(self, batch: Batch, now: float) -> None:
         done = []
@@ -254,6 +308,7 @@ class SimEngine:
         seq.num_prefilled = 0
         seq.match_epoch = -1
         self.waiting.insert(0, seq)
+        self._waiting_tokens += seq.prefill_len
 
     def check_invariants(self) -> None:
         """Assert KV accounting and cache integrity (tests call this between events)."""
@@ -263,15 +318,3 @@ class SimEngine:
         kv.cache.check_integrity()
         if not self.busy:
             assert not self.running.prefilling and self.running.num_decode == 0
-
-    # -- windowed hit ratio --------------------------------------------------------------
-    def _record_hit(self, now: float, cached: int, prompt: int) -> None:
-        self._hits.append((now, cached, prompt))
-        self._hit_sums[0] += cached
-        self._hit_sums[1] += prompt
-
-    def _expire_hits(self, now: float) -> None:
-        while self._hits and self._hits[0][0] < now - self.hit_window_s:
-            _, c, p = self._hits.popleft()
-            self._hit_sums[0] -= c
-            self._hit_sums[1] -= p

@@ -101,10 +101,12 @@ def test_random_route_finish_sequences_keep_integrity(seq, small_cache: bool, se
     for req, g in inflight:
         router.observe(RequestEvent("finish", req, g, view.now_s, 0.1, 0.01, 0))
     view.time_s += 100
-    router.route(make_request("last", (9,)), view)
+    last_gpu = router.route(make_request("last", (9,)), view)
     router.check_integrity()
     # memory stays bounded: a node outlives its window only while a (virtual) cache holds it
     for node in router.tree.nodes():
         assert node.cached_on or node.children or node.cnt
     if small_cache:
-        assert all(gs.cached_tokens <= 12 for gs in router.state.gpus)
+        # a virtual cache trims itself when a request is routed to its GPU (lazily): one that
+        # overflowed while its nodes were in use stays over until its next request
+        assert router.state.gpus[last_gpu].cached_tokens <= 12

@@ -31,6 +31,20 @@ def test_decode_stretches_equal_single_steps(rps):
     assert (fast["num_cached_tokens"] == slow["num_cached_tokens"]).all()
 
 
+@pytest.mark.parametrize("capacity", [60000, 6000])
+@pytest.mark.parametrize("scheduler", [None, lambda: PreblePriorityScheduler(chunk_size=128)])
+def test_prefill_stretches_equal_single_steps(capacity, scheduler):
+    # long prompts, chunk 128: many full-chunk iterations run as one prefill stretch
+    trace = shared_prefix_trace(120, 20.0, seed=4, prefix_len=1200, tail_len=700, max_out=60)
+    fast, cluster = _run(trace, capacity=capacity, scheduler=scheduler, check=True)
+    slow, _ = _run(trace, capacity=capacity, scheduler=scheduler, max_stretch_steps=1)
+    assert sum(e.num_iterations for e in cluster.engines) > 0
+    for col in ("first_token_s", "finish_s"):
+        np.testing.assert_allclose(fast[col], slow[col], rtol=1e-9, atol=1e-9)
+    for col in ("num_cached_tokens", "num_preemptions", "num_output_tokens"):
+        assert (fast[col] == slow[col]).all()
+
+
 def test_same_config_same_records_bit_for_bit():
     trace = shared_prefix_trace(200, 40.0, seed=2)
     a, _ = _run(trace)
