@@ -47,8 +47,7 @@ def run_ablation(rps: float = 24.0, quick: bool = False, overrides: Sequence[str
 def run_azure_mix(quick: bool = False, overrides: Sequence[str] = (),
                   results_dir: str | Path = "results/preble", n_jobs: int = 2) -> pd.DataFrame:
     """Fig. 4: tool use + video QA with Azure arrivals on 4 A6000, both systems."""
-    base = ["workload=azure_mix", "model=mistral-7b", "gpu=a6000", "cost=preble_fit",
-            "cluster.num_gpus=4"]
+    base = ["experiment=fig4_azure_mix"]
     if quick:
         base += ["workload.tool_prefixes=50", "workload.tool_requests=400",
                  "workload.video_prefixes=20", "workload.video_requests=100"]
@@ -61,8 +60,7 @@ def run_mooncake(quick: bool = False, overrides: Sequence[str] = (),
                  results_dir: str | Path = "results/preble", n_jobs: int = 2,
                  routers: Sequence[str] = ("round_robin", "cache_aware", "preble_e2")) -> pd.DataFrame:
     """Replay the Mooncake conversation trace on 8 H200s (Llama-3-8B) under several routers."""
-    base = ["workload=mooncake", "model=llama3-8b", "gpu=h200", "cost=profiled",
-            "cluster.num_gpus=8", "local_sched=preble"]
+    base = ["experiment=mooncake_replay"]
     if quick:
         base.append("workload.num_requests=600")
     points = [({"run": r, "system": r}, [*base, f"router={r}", *overrides]) for r in routers]

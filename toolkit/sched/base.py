@@ -78,6 +78,8 @@ class LocalScheduler(ABC):
             batch = self._mixed(waiting, running, kv)
         else:
             batch = self._prefill_first(waiting, running, kv)
+        if batch.admitted:
+            self.on_admitted(batch.admitted)
         if len(batch.admitted) > 8:
             admitted = {id(s) for s in batch.admitted}
             waiting[:] = [s for s in waiting if id(s) not in admitted]
@@ -85,6 +87,9 @@ class LocalScheduler(ABC):
             for seq in batch.admitted:  # Seq compares by identity: removes that very one
                 waiting.remove(seq)
         return batch
+
+    def on_admitted(self, admitted: list[Seq]) -> None:  # noqa: B027 - optional hook
+        """Called with the sequences admitted by `schedule`, in admission order."""
 
     def select_victim(self, decoding: list[Seq]) -> Seq:
         """The running sequence to preempt when KV runs out: the latest admitted."""

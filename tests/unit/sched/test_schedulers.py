@@ -47,17 +47,32 @@ def test_lpm_falls_back_to_fcfs_on_long_queues():
     assert [s.id for s in LPMScheduler(max_match_queue=1).order(waiting, kv)] == ["s0", "s1"]
 
 
-def test_preble_groups_by_hit_ratio_and_caps_each_group():
+def test_preble_groups_by_hit_ratio_with_proportional_shares():
     shared = list(range(100))
     kv = _kv_with([shared])
     hot = [_seq(i, shared + [1000 + i], float(i)) for i in range(5)]  # ~99% hit: group 9
     cold = [_seq(10 + i, [5000 + i] * 3, float(i) - 10) for i in range(5)]  # no hit: group 0
-    sched = PreblePriorityScheduler(quota=1, num_groups=10)
-    order = sched.order(cold + hot, kv)
-    # group 9 may send (9+1)*1 = 10 requests, group 0 only 1, then the rest by arrival
-    assert [s.id for s in order[:6]] == ["s0", "s1", "s2", "s3", "s4", "s10"]
-    assert [s.id for s in order[6:]] == ["s11", "s12", "s13", "s14"]
+    order = PreblePriorityScheduler(num_groups=10).order(cold + hot, kv)
+    # equal passes: group 9 (weight 10) first, then group 0 (weight 1) once, then group 9 ...
+    assert [s.id for s in order] == ["s0", "s10", "s1", "s2", "s3", "s4",
+                                     "s11", "s12", "s13", "s14"]
     assert hot[0].priority == 9 and cold[0].priority == 0
+
+
+def test_preble_shares_admissions_ten_to_one_across_iterations():
+    shared = list(range(100))
+    kv = _kv_with([shared])
+    sched = PreblePriorityScheduler(num_groups=10)
+    waiting = [_seq(0, shared + [1], 0.0), _seq(1, [7, 7, 7], 0.0)]
+    counts = {9: 0, 0: 0}
+    for i in range(2, 112):
+        first = sched.order(waiting, kv)[0]
+        sched.on_admitted([first])
+        counts[first.priority] += 1
+        waiting.remove(first)
+        tokens = shared + [i] if first.priority == 9 else [9000 + i] * 3
+        waiting.append(_seq(i, tokens, float(i)))
+    assert counts == {9: 100, 0: 10}
 
 
 def test_prefill_first_batches_exclude_decodes_and_respect_max_prefill_tokens():
