@@ -51,6 +51,19 @@ class BilinearGrid:
         a, b, c, d = self._cells[i][j]
         return a + b * x + (c + d * x) * y
 
+    def at_x(self, x: float) -> list[tuple[float, float]]:
+        """Each cell row's form at a fixed `x`: (a + b*x, c + d*x) by y cell, so that
+        `f(x, y) = p + q * y` for the cell `y_cell(y)` holds with the very floats `f` gives
+        (`f` clamps `bisect_right(ys, y) - 1` to 0..len(ys) - 2, as `y_cell` does)."""
+        i = bisect_right(self.xs, x) - 1
+        i = 0 if i < 0 else (self._nx if i > self._nx else i)
+        return [(a + b * x, c + d * x) for a, b, c, d in self._cells[i]]
+
+    def y_cell(self, y: float) -> int:
+        """The index of the cell column that `f` uses for `y`."""
+        j = bisect_right(self.ys, y) - 1
+        return 0 if j < 0 else (self._ny if j > self._ny else j)
+
     def along_y(self, x: float, ys: np.ndarray) -> np.ndarray:
         """f(x, y) for an array of y at one x (vectorised; equal to calling f per y)."""
         i = min(max(bisect_right(self.xs, x) - 1, 0), self._nx)

@@ -41,6 +41,7 @@ per step vs 29 ms measured on an H200 at TP2): prefer `ProfiledCostModel` for 70
 from __future__ import annotations
 
 from toolkit.cost.base import BatchShape, CostModel
+from toolkit.cost.steps import iteration_steps_s
 
 MS = 1e-3
 
@@ -102,6 +103,25 @@ class PrebleMistralA6000CostModel(CostModel):
             return 0.0
         base = mistral_linear_ms(tokens, self.clamp_band) + mistral_attention_ms(reqs, total_len)
         return (base + extra) / 0.9 * MS + self.iteration_overhead_s
+
+
+    def prefill_chunk_steps_s(self, chunk: int, num_prefilled: int, num_decode: int,
+                              decode_ctx_sum: int, num_steps: int) -> list[float]:
+        """A run of one-chunk iterations (see `toolkit.cost.steps`): exactly the floats of
+        `iteration_s` per iteration, with the linear part computed once."""
+        if chunk <= 0 or type(self).iteration_s is not PrebleMistralA6000CostModel.iteration_s:
+            return iteration_steps_s(self, chunk, num_prefilled, num_decode, decode_ctx_sum,
+                                     num_steps)
+        linear = mistral_linear_ms(num_decode + chunk, self.clamp_band)
+        reqs, overhead = num_decode + 1, self.iteration_overhead_s
+        out = []
+        for k in range(num_steps):
+            seq_len = num_prefilled + k * chunk + chunk
+            total_len = decode_ctx_sum + k * num_decode + num_decode + seq_len
+            extra = 0.0 + mistral_extra_ms(chunk, seq_len)
+            base = linear + mistral_attention_ms(reqs, total_len)
+            out.append((base + extra) / 0.9 * MS + overhead)
+        return out
 
 
 LLAMA70B_COEF = (28.931389307785594, 1.82233431e-01, 4.00365142e-03, 2.55050069e-06)

@@ -40,6 +40,7 @@ The tp > 1 prefill tables are eager only, so short prefills there carry launch o
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,7 @@ from toolkit.cost.interp import (
     table_to_grid,
 )
 from toolkit.cost.specs import get_gpu_spec, get_model_spec
+from toolkit.cost.steps import iteration_steps_s
 
 Point = tuple[float, float, float]
 
@@ -118,6 +120,34 @@ class ProfiledCostModel(CostModel):
         if parts == 0:
             return 0.0
         return total - (parts - 1) * floor + self.allreduce(tokens)
+
+    def prefill_chunk_steps_s(self, chunk: int, num_prefilled: int, num_decode: int,
+                              decode_ctx_sum: int, num_steps: int) -> list[float]:
+        """A run of one-chunk iterations (see `toolkit.cost.steps`): exactly the floats of
+        `iteration_s` per iteration, with the per-run constants computed once."""
+        if chunk <= 0 or type(self).iteration_s is not ProfiledCostModel.iteration_s:
+            return iteration_steps_s(self, chunk, num_prefilled, num_decode, decode_ctx_sum,
+                                     num_steps)
+        floor, pre, dec = self.floor_s, self.prefill_grid, self.decode_grid
+        pre_cells, pre_ys, pre_ny = pre.at_x(chunk), pre.ys, len(pre.ys) - 2
+        dec_cells, dec_ys, dec_ny = dec.at_x(num_decode), dec.ys, len(dec.ys) - 2
+        sub = (2 - 1 if num_decode > 0 else 1 - 1) * floor  # (parts - 1) * floor
+        ar = self.allreduce(num_decode + chunk)
+        out = []
+        for k in range(num_steps):  # cell indices as in `BilinearGrid.__call__`
+            c = num_prefilled + k * chunk
+            j = bisect_right(pre_ys, c) - 1
+            p, q = pre_cells[0 if j < 0 else (pre_ny if j > pre_ny else j)]
+            t = p + q * c
+            total = 0.0 + (t if t > floor else floor)
+            if num_decode > 0:
+                y = (decode_ctx_sum + k * num_decode) / num_decode
+                j = bisect_right(dec_ys, y) - 1
+                p, q = dec_cells[0 if j < 0 else (dec_ny if j > dec_ny else j)]
+                t = p + q * y
+                total += t if t > floor else floor
+            out.append(total - sub + ar)
+        return out
 
     def decode_steps_s(self, num_decode: int, decode_ctx_sum: int, num_steps: int) -> np.ndarray:
         """Vectorised: identical to looping `iteration_s` over the steps."""

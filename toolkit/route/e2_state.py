@@ -8,7 +8,9 @@ the whole tree or the whole window.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import OrderedDict, deque
+from heapq import heappop, heappush
 
 from toolkit.cost.base import CostModel
 from toolkit.route.global_tree import GlobalNode, GlobalRadixTree
@@ -29,10 +31,21 @@ class Record:
 
 
 class GpuState:
-    """Per-GPU window totals, observed decode speed and the virtual LRU cache."""
+    """Per-GPU window totals, observed decode speed and the virtual LRU cache.
+
+    `tpots` keeps the last 200 observed TPOTs (the code's median window), `tpots_sorted`
+    the same values in sorted order.
+
+    `lru` maps each cached node to its stamp (a counter value of its last touch, so LRU
+    order is stamp order); `free` is a heap of (stamp, node) entries holding every cached
+    node no in-flight request uses, plus stale entries (stamp changed, node used or
+    evicted) that are dropped when they surface. `load_memo` caches the historical load
+    (`load_cost.historical_load_s`) as (default output length, seconds); every change to
+    the totals it reads resets it to None.
+    """
 
     __slots__ = ("count", "prefill_sum", "prompt_sum", "out_sum", "out_cnt", "tpots",
-                 "tpot_med", "lru", "cached_tokens")
+                 "tpots_sorted", "lru", "free", "cached_tokens", "load_memo")
 
     def __init__(self) -> None:
         self.count = 0  # window requests (records tagged with this GPU)
@@ -41,9 +54,29 @@ class GpuState:
         self.out_sum = 0  # Σ observed output lengths of finished window requests
         self.out_cnt = 0
         self.tpots: deque[float] = deque(maxlen=200)  # code: median of the last 200 TPOTs
-        self.tpot_med: float | None = None  # cached median; None = recompute
-        self.lru: OrderedDict[GlobalNode, None] = OrderedDict()  # oldest first
+        self.tpots_sorted: list[float] = []
+        self.lru: OrderedDict[GlobalNode, int] = OrderedDict()  # oldest first
+        self.free: list[tuple[int, GlobalNode]] = []
         self.cached_tokens = 0
+        self.load_memo: tuple[int, float] | None = None
+
+    def add_tpot(self, tpot_s: float) -> None:
+        """Keep an observed TPOT (the oldest of 200 drops out)."""
+        tpots, srt = self.tpots, self.tpots_sorted
+        if len(tpots) == tpots.maxlen:
+            del srt[bisect_left(srt, tpots[0])]
+        tpots.append(tpot_s)
+        insort(srt, tpot_s)
+        self.load_memo = None
+
+    def tpot_median(self) -> float:
+        """`statistics.median(tpots)`, the same float, read off the sorted copy."""
+        srt = self.tpots_sorted
+        n = len(srt)
+        if n % 2 == 1:
+            return srt[n // 2]
+        i = n // 2
+        return (srt[i - 1] + srt[i]) / 2
 
 
 class E2State:
@@ -59,6 +92,7 @@ class E2State:
         self.inflight: dict[str, Record] = {}
         self.tokens_per_key = 0  # set by the first request
         self._pf_memo: dict[tuple[int, int], float] = {}
+        self._stamp = 0  # last LRU stamp handed out
 
     # ----- sizes and cost-model calls ------------------------------------------------
     def ensure_gpus(self, n: int) -> None:
@@ -106,8 +140,11 @@ class E2State:
         for g in up.alloc:
             if up.cnt >= 2:
                 self.hot[g][up] = None
-        for g in up.cached_on:
-            self.gpus[g].lru[up] = None  # approximation: the new upper part counts as newest
+        for g in up.cached_on:  # approximation: the new upper part counts as newest
+            self._stamp += 1
+            self.gpus[g].lru[up] = self._stamp
+            if g not in up.refs:
+                heappush(self.gpus[g].free, (self._stamp, up))
 
     # ----- window records ------------------------------------------------------------
     def add_record(self, rec: Record) -> None:
@@ -135,6 +172,7 @@ class E2State:
         gs.count += 1
         gs.prefill_sum += v
         gs.prompt_sum += rec.prompt
+        gs.load_memo = None
 
     def _unpath(self, rec: Record, g: int, sign: int) -> None:
         """Add (+1) or remove (−1) `rec`'s contribution for GPU `g` along its path."""
@@ -151,6 +189,7 @@ class E2State:
         gs.count += sign
         gs.prefill_sum += v
         gs.prompt_sum += rec.prompt * sign
+        gs.load_memo = None
 
     def retag(self, rec: Record, new_gpu: int) -> None:
         """Move a window record's load from its GPU to `new_gpu` (rebalancing)."""
@@ -177,44 +216,51 @@ class E2State:
                     for a in list(node.alloc):
                         self.remove_alloc(node, a)
             if rec.out_len is not None:
-                self.gpus[rec.route_gpu].out_sum -= rec.out_len
-                self.gpus[rec.route_gpu].out_cnt -= 1
+                gs = self.gpus[rec.route_gpu]
+                gs.out_sum -= rec.out_len
+                gs.out_cnt -= 1
+                gs.load_memo = None
             self.tree.prune(rec.leaf)
 
     def release(self, rec: Record) -> None:
         """The request finished: drop its in-flight references."""
         g = rec.route_gpu
+        gs = self.gpus[g]
         for node in GlobalRadixTree.path_up(rec.leaf):
             r = node.refs[g] - 1
             if r:
                 node.refs[g] = r
             else:
                 del node.refs[g]
+                stamp = gs.lru.get(node)
+                if stamp is not None:
+                    heappush(gs.free, (stamp, node))
         self.tree.prune(rec.leaf)
 
     # ----- virtual caches ------------------------------------------------------------
     def cache_path(self, leaf: GlobalNode, g: int, capacity_tokens: int) -> None:
-        """Mark `leaf`'s path cached on GPU `g` (most recent) and LRU-evict to capacity."""
+        """Mark `leaf`'s path cached on GPU `g` (most recent) and LRU-evict to capacity,
+        skipping nodes in use by in-flight requests."""
         gs = self.gpus[g]
+        lru, free = gs.lru, gs.free
         for node in GlobalRadixTree.path_up(leaf):  # leaf first: ancestors end up newer
+            self._stamp += 1
             if g not in node.cached_on:
                 node.cached_on.add(g)
                 gs.cached_tokens += self.node_tokens(node)
-                gs.lru[node] = None
             else:
-                gs.lru.move_to_end(node)
-        if gs.cached_tokens <= capacity_tokens:
-            return
-        victims = []
-        excess = gs.cached_tokens - capacity_tokens
-        for node in gs.lru:
+                lru.move_to_end(node)
+            lru[node] = self._stamp
             if g not in node.refs:  # `refs` holds no zeros
-                victims.append(node)
+                heappush(free, (self._stamp, node))
+        excess = gs.cached_tokens - capacity_tokens
+        while excess > 0 and free:
+            stamp, node = heappop(free)
+            if lru.get(node) == stamp and g not in node.refs:
                 excess -= self.node_tokens(node)
-                if excess <= 0:
-                    break
-        for node in victims:
-            self.uncache(node, g)
+                self.uncache(node, g)
+        if len(free) > 2 * len(lru) + 64:
+            gs.free = [(s, n) for n, s in lru.items() if g not in n.refs]  # sorted: a heap
 
     def uncache(self, node: GlobalNode, g: int) -> None:
         """Evict `node` from GPU `g`'s virtual cache; prune it if nothing else holds it."""

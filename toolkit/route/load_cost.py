@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import statistics
 from typing import NamedTuple
 
 from toolkit.route.e2_state import E2State
@@ -51,9 +50,7 @@ def tpot_s(state: E2State, g: int) -> float:
     the window's mean prompt length until one is observed (the code seeds a constant)."""
     gs = state.gpus[g]
     if gs.tpots:
-        if gs.tpot_med is None:
-            gs.tpot_med = statistics.median(gs.tpots)
-        return gs.tpot_med
+        return gs.tpot_median()
     ctx = gs.prompt_sum // gs.count if gs.count else 0
     return state.cost.decode_s(1, max(ctx, 1))
 
@@ -66,11 +63,19 @@ def decode_per_request_s(state: E2State, g: int, default_output_len: int) -> flo
 
 
 def historical_load_s(state: E2State, g: int, default_output_len: int) -> float:
-    """`L_g`: Σ over GPU g's window requests of missed-token prefill plus average decode."""
+    """`L_g`: Σ over GPU g's window requests of missed-token prefill plus average decode
+    (memoised in `GpuState.load_memo` until g's totals change)."""
     gs = state.gpus[g]
+    memo = gs.load_memo
+    if memo is not None and memo[0] == default_output_len:
+        return memo[1]
     if gs.count == 0:
-        return 0.0
-    return max(gs.prefill_sum, 0.0) + gs.count * decode_per_request_s(state, g, default_output_len)
+        load = 0.0
+    else:
+        load = (max(gs.prefill_sum, 0.0)
+                + gs.count * decode_per_request_s(state, g, default_output_len))
+    gs.load_memo = (default_output_len, load)
+    return load
 
 
 def eviction_cost_s(state: E2State, g: int, need_tokens: int, keep: set[GlobalNode]) -> float:

@@ -221,9 +221,9 @@ class PrebleE2Router(Router):
                 rec.out_len = event.request.output_len
                 gs.out_sum += rec.out_len
                 gs.out_cnt += 1
+                gs.load_memo = None
             if event.tpot_s > 0:
-                gs.tpots.append(event.tpot_s)
-                gs.tpot_med = None
+                gs.add_tpot(event.tpot_s)
 
     def check_integrity(self) -> None:
         """Raise AssertionError if the tree, the window or the caches disagree."""
@@ -234,5 +234,8 @@ class PrebleE2Router(Router):
             assert gs.count == sum(1 for r in st.records if r.gpu == g)
             assert gs.cached_tokens == sum(st.node_tokens(n) for n in gs.lru)
             assert all(g in n.cached_on for n in gs.lru)
+            assert gs.tpots_sorted == sorted(gs.tpots)
+            entries = set(gs.free)
+            assert all((s, n) in entries for n, s in gs.lru.items() if g not in n.refs)
             for n in st.hot[g]:
                 assert g in n.alloc and n.cnt >= 2

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 
-from toolkit.cost.base import BatchShape, CostModel
+from toolkit.cost.base import CostModel
+from toolkit.cost.steps import prefill_chunk_steps_s
 from toolkit.sched.base import LocalScheduler
 
 
@@ -42,12 +43,9 @@ class PrefillStretch:
         """Time `steps - 1` more iterations after the first, which ends at `end`; the
         first took `chunk` tokens after `num_prefilled`, with `decode_ctx_sum` context."""
         times = [end]
-        iteration_s = cost.iteration_s
-        for _ in range(steps - 1):
-            num_prefilled += chunk
-            decode_ctx_sum += num_decode
-            t = end + iteration_s(BatchShape((chunk,), (num_prefilled,), num_decode,
-                                             decode_ctx_sum))
+        for dt in prefill_chunk_steps_s(cost, chunk, num_prefilled + chunk, num_decode,
+                                        decode_ctx_sum + num_decode, steps - 1):
+            t = end + dt
             end = t if t > end else end  # the event loop never schedules into the past
             times.append(end)
         return cls(times, num_decode)
