@@ -44,15 +44,32 @@ table = pd.concat(tables, ignore_index=True)
 table.to_csv(out / "fig3_ratios.csv", index=False)'''),
         ("md", "Round-robin ÷ Preble latency per workload, setup and rate: ours beside the paper's."),
         ("code", "display(table.round(2))\ndisplay(figures.ratio_summary(table).round(2))"),
-        ("md", """## The paper's claims, checked
+        ("md", """## The paper's claims, checked — and where we differ
 
-Where a claim does not hold, or our ratios leave the paper's range, the reasons below apply:
-the simulator has no scheduling or tokenizer overhead and its engines batch without Python
-delays (the paper's SGLang v0.1.12 is much slower per iteration), so at the paper's lower
-rates both systems are underloaded and their latencies close; the gap opens only where
-round-robin's duplicated prefixes exhaust the KV cache or its prefill queue saturates. On
-programming the 2,400-token shared system prompt makes every GPU hit ~95% under either
-router, so Preble's gain is smallest there, as in the paper."""),
+Measured with `bash scripts/run_all.sh` (full mode), the claims hold: the peak
+round-robin ÷ Preble ratio per panel has a median of 3.5× (mean) and 3.1× (p99), inside the
+paper's 1.5–14.5× and 2–10×, and programming gains least (at most 3.0×; 1.02–1.17× on 2
+A6000, where the paper has 0.93–1.56×). Where we differ, and why:
+
+- **Low rates: Preble up to 12% slower (mean) / 16% (p99).** Five seeds give 0.92 ± 0.03
+  (video QA, 0.5 rps, 2 A6000) and a p99 of 0.87 ± 0.08 (LooGLE, 0.3 rps, 70B). With idle
+  GPUs Preble's chunked prefill only adds iterations; the paper's own points dip lower
+  (0.58× mean, 0.65× p99 on 70B video QA), so the check's floor is the paper's minimum.
+- **Larger gains than the paper at high load on 4 A6000** (embodied up to 62×, tool use
+  14×, against the paper's 4.8× and 2.4×). Round-robin spreads every session and tool over
+  four 198,516-token caches and thrashes; the simulator queues without bound, while the
+  paper's runs were finite and its clients closed-loop within sessions (ours are open-loop).
+- **Absolute latencies differ from the paper's; compare ratios.** The A6000 cost model's
+  20 ms per-iteration runtime overhead was fitted to one point (tool use, 3 rps: 2.22 s in
+  the paper and here). Programming at 1 rps takes 6.6 s here (49 ms per output token,
+  outputs capped at 512) against the paper's 13.2 s; video QA under load is slower here
+  (Preble 65 s vs 16 s at 7 rps), since a ~10k-token video prompt costs ~1.7 s of prefill
+  under Preble's published fit and cold videos keep arriving.
+- **Llama-3-70B**: H200 shard timings with an H100-sized KV pool (500k tokens per replica);
+  on LooGLE the paper's gain (1.1–2.3×) is matched (1.3–1.9×).
+- **Llama-3-8B on 2 H200 (not in the paper)**: on LooGLE Preble is 5–12% slower. With 900k
+  tokens per GPU both GPUs hold every document, so affinity only concentrates load; this is
+  a real limit of prefix-affinity routing when memory is plentiful."""),
         ("code", "display(figures.fig3_checks(table))"),
     ])
     nb("fig4_azure_mix", [
@@ -72,10 +89,15 @@ save(metric_bars(both, metrics, "Azure mix: toolkit vs paper"), str(out / "fig4_
         ("code", '''ratios = ours.set_index("system")[metrics]
 ratio = (ratios.loc["sglang_rr"] / ratios.loc["preble"]).rename("toolkit")
 display(pd.concat([ratio, pd.Series(paper.FIG4_RATIOS, name="paper")], axis=1).round(2))'''),
-        ("md", """Our absolute latencies are lower than the paper's (no runtime overheads in the
-simulator, see Fig. 3's notes); the ratio is what to compare. The Azure code trace is too
-short for 4 GPUs' worth of requests from row 200, so the conversation trace supplies arrivals
-(its mean rate is lower; the paper does not say which trace Fig. 4 used)."""),
+        ("md", """**Where we differ.** Preble wins on mean (3.1×) and p99 (1.7×) latency but by
+less than the paper's 6.0× and 4.6×, and its TTFT is worse (0.57×, the paper 2.42×) while its
+TPOT is far better (12×, the paper 5.6×). Preble's engines chunk the ~10k-token video
+prompts into 512-token pieces interleaved with decodes, so a new video prompt waits longer
+for its first token but never stalls running decodes; SGLang v0.1 runs each prefill whole,
+which is fast for that request and stalls every decode behind it. The paper's runtime paid
+more per prefill chunk than our simulator charges. The Azure code trace is too short for
+4 GPUs' worth of requests from row 200, so the conversation trace supplies arrivals (the
+paper does not say which trace Fig. 4 used)."""),
     ])
     nb("fig5_ablation", [
         ("md", """# Preble Fig. 5 — ablation on tool use with Zipf-1.1 popularity (4 A6000)
@@ -92,14 +114,21 @@ df = extras.run_ablation(rps, quick, overrides, results_dir, n_jobs)
 save(ablation_bars(df), str(out / "fig5_ablation.png"))
 display(df[["step", "latency_s_mean", "latency_s_p99", "ttft_s_mean", "cache_hit_ratio"]].round(3))'''),
         ("code", "display(extras.ablation_checks(df))"),
-        ("md", """**Where we differ.** E2 alone gives almost all of the gain in the simulator.
-Rebalancing moves prefixes only between GPUs whose windowed load differs by 1.5×, which
-E2's load cost rarely lets happen here, so it changes little. Prefill/decode balancing
-routes explored requests to GPUs whose 30-s hit ratio is ≥ 0.7; with Zipf popularity every
-GPU is above it most of the time, and the stale window herds new prefixes, so in our runs it
-does not help the mean (the paper's runtime costs prefill/decode interference more than a
-chunked-prefill engine does). The priority queue's effect on p99 depends on the baseline
-LPM's starvation of low-hit requests."""),
+        ("md", """**Where we differ.** E2 alone gives the whole gain here (mean 38.9 s →
+8.0 s at 24 rps); the later steps do not repeat the paper's improvements:
+
+- *Rebalancing and autoscaling* leave the mean flat (8.0 s) and cut p99 (51 → 43 s), the
+  paper's "especially p99" effect; E2's load cost already keeps GPUs within the 1.5× band.
+- *Prefill/decode balancing* doubles the mean (8.0 → 15.2 s). The Preble code's signal, a
+  GPU's 30-s prefix-hit ratio ≥ 0.7, is above the threshold on most GPUs under Zipf
+  popularity, and the 30-s window is stale: explored requests herd onto the GPUs that were
+  decode-heavy half a minute ago. With `router.imbalance_ratio=0.9` it never fires and the
+  step is neutral. The paper's IMBALR is "calculated per GPU and LLM" and not given.
+- *The priority queue* lowers the mean (15.2 → 12.4 s) but raises p99 (49 → 68 s). It gives
+  low-hit requests a fair share (stride scheduling by group weights g+1), and those are the
+  long prefills; LPM, which strictly prefers the longest cached prefix, behaves like
+  shortest-job-first here. The paper's claim rests on LPM starving low-hit requests in its
+  runtime, which our LPM does only for queues up to 128."""),
     ])
     nb("scheduler_scalability", [
         ("md", """# Preble §4.4 — the global scheduler's decision rate
@@ -151,6 +180,12 @@ display(ours[["workload", "num_requests", "shared_prefix_share_mean"]].round(3))
 The real Kimi conversation trace (12,031 requests, 512-token block hashes) replayed under
 three routers with Preble's local scheduler. Not a figure of the paper: a check that the
 routers behave on a real trace with real prefix sharing (36.6% of blocks seen before)."""),
+        ("md", """**Finding.** E2 reaches a 3× higher hit ratio than round-robin (0.23 vs 0.08)
+yet a 40% higher mean latency; SGLang's cache-aware router gets both (0.25, the lowest
+latency). Mooncake arrives in bursts (1,180 distinct timestamps for 12,031 requests) and
+E2's load is the work assigned over the last 3 minutes, not what is queued now, so a burst
+lands on GPUs that look light by history; the cache-aware router checks outstanding
+requests first."""),
         ("params", PARAMS),
         ("code", SETUP + '''
 from experiments.preble import extras
