@@ -49,7 +49,9 @@ def test_cost_models_and_capacity(model, gpu, cost, tp):
 
 
 @pytest.mark.parametrize("workload", [w for w in _options("workload") if w != "trace_file"])
-def test_every_workload_builds(workload):
+def test_every_workload_builds(workload, request):
+    if workload in ("azure_mix", "mooncake"):
+        request.getfixturevalue("data_dir")  # real traces from ../shared/data (skips if absent)
     small = {"azure_mix": ["workload.tool_prefixes=20", "workload.tool_requests=60",
                            "workload.video_prefixes=5", "workload.video_requests=20"],
              "mooncake": ["workload.num_requests=50"]}
