@@ -79,15 +79,14 @@ class PreblePriorityScheduler(LocalScheduler):
         self._active = active
 
     def _by_share(self, groups: list[list[Seq]]) -> list[Seq]:
-        passes = list(self._pass)
-        heads = [0] * len(groups)
-        out: list[Seq] = []
-        live = [g for g in range(len(groups)) if groups[g]]
-        while live and len(out) < self.max_order:
-            g = min(live, key=lambda i: (passes[i], -i))
-            out.append(groups[g][heads[g]])
-            heads[g] += 1
-            passes[g] += 1.0 / (g + 1)
-            if heads[g] == len(groups[g]):
-                live.remove(g)
-        return out
+        # The j-th pick from group g comes at pass_g + j/(g+1) (added up one step at a time,
+        # as `on_admitted` does); merging those keys is the stride schedule's order.
+        keyed: list[tuple[float, int, int]] = []
+        limit = self.max_order
+        for g, members in enumerate(groups):
+            step, key = 1.0 / (g + 1), self._pass[g]
+            for j in range(min(len(members), limit)):
+                keyed.append((key, -g, j))
+                key += step
+        keyed.sort()
+        return [groups[-neg][j] for _, neg, j in keyed[:limit]]
