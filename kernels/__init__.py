@@ -1,3 +1,33 @@
-"""Triton kernels, each beside its PyTorch reference (`<op>/kernel.py`, `<op>/reference.py`,
-`<op>/__init__.py` dispatching between them). The first ones (paged decode attention,
-prefix-extend attention, KV gather/scatter) arrive with the engine in issue [2/3]."""
+"""Triton kernels, each beside its PyTorch reference.
+
+Every op is a package `kernels/<op>/` with `reference.py` (readable float32 PyTorch: the
+spec), `kernel.py` (Triton) and `__init__.py` (the dispatcher). Each dispatcher takes
+`impl: str | None`: 'triton', 'reference', or None, which picks Triton for CUDA tensors when
+triton imports and the reference otherwise. Triton on CPU tensors runs only under Triton's
+interpreter (`TRITON_INTERPRET=1`, set before triton is imported). Importing this package
+does not import triton.
+
+Ops (caches are [num_blocks, block_size, Hkv, D]; block tables [B, max_blocks] int32):
+
+- `paged_decode_attention(q, k_cache, v_cache, block_tables, context_lens, scale)` -> [B, Hq, D]
+- `prefix_extend_attention(q, k_cache, v_cache, block_tables, cu_q_lens, seq_lens, scale)`
+  -> [T, Hq, D] (bottom-right causal over each sequence's cached prefix and new tokens)
+- `store_kv(k, v, k_cache, v_cache, slot_mapping)` writes new tokens' K/V in place
+- `gather_kv_blocks(cache, block_ids)` / `scatter_kv_blocks(cache, block_ids, src)` copy
+  whole blocks out / in (swap, migration)
+"""
+
+from __future__ import annotations
+
+from kernels.kv_blocks import gather_kv_blocks, scatter_kv_blocks
+from kernels.kv_store import store_kv
+from kernels.paged_decode import paged_decode_attention
+from kernels.prefix_extend import prefix_extend_attention
+
+__all__ = [
+    "gather_kv_blocks",
+    "paged_decode_attention",
+    "prefix_extend_attention",
+    "scatter_kv_blocks",
+    "store_kv",
+]

@@ -1,0 +1,43 @@
+"""Prefix-extend attention: new tokens of several sequences over their paged KV cache."""
+
+from __future__ import annotations
+
+import torch
+
+from kernels._dispatch import resolve_impl
+from kernels.prefix_extend import reference
+
+__all__ = ["prefix_extend_attention"]
+
+
+def prefix_extend_attention(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    block_tables: torch.Tensor,
+    cu_q_lens: torch.Tensor,
+    seq_lens: torch.Tensor,
+    scale: float,
+    impl: str | None = None,
+) -> torch.Tensor:
+    """Causal attention of each sequence's new tokens to its cached prefix and to each other.
+
+    q: [T, Hq, D], the new tokens of B sequences concatenated (sequence b's rows are
+    cu_q_lens[b]:cu_q_lens[b+1], cu_q_lens [B+1] int32); their K/V are already written into
+    k_cache / v_cache [num_blocks, block_size, Hkv, D]. block_tables: [B, max_blocks] int32.
+    seq_lens: [B] int32 total tokens of sequence b in the cache (cached prefix + new). New
+    token i of sequence b sits at position seq_lens[b] - q_len_b + i and attends to cache
+    positions up to its own (bottom-right causal). Returns [T, Hq, D] in q's dtype.
+
+    impl: 'triton', 'reference', or None (triton for CUDA tensors, else the reference).
+    """
+    chosen = resolve_impl(impl, q, k_cache, v_cache, block_tables, cu_q_lens, seq_lens)
+    if chosen == "triton":
+        from kernels.prefix_extend import kernel
+
+        return kernel.prefix_extend_attention(
+            q, k_cache, v_cache, block_tables, cu_q_lens, seq_lens, scale
+        )
+    return reference.prefix_extend_attention(
+        q, k_cache, v_cache, block_tables, cu_q_lens, seq_lens, scale
+    )

@@ -1,0 +1,79 @@
+"""The offline API, shaped like vLLM's: `LLM(model=...).generate(prompts, SamplingParams())`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from toolkit.engine.config import EngineConfig
+from toolkit.engine.engine import LLMEngine
+from toolkit.engine.outputs import RequestOutput
+from toolkit.engine.sampling import SamplingParams
+
+Prompt = str | Sequence[int] | dict
+
+
+class LLM:
+    """An in-process engine for batch generation.
+
+    `model` is a folder holding a Hugging Face Llama checkpoint (`config.json`,
+    `*.safetensors`, tokenizer files); other keyword arguments are `EngineConfig` fields
+    (`block_size`, `num_kv_blocks`, `chunk_size`, `scheduler`, `device`, `dtype`, `seed`...).
+    """
+
+    def __init__(self, model: str | None = None, **kwargs: Any) -> None:
+        self.llm_engine = LLMEngine(EngineConfig.from_kwargs(model=model, **kwargs))
+
+    def get_tokenizer(self) -> Any:
+        return self.llm_engine.tokenizer
+
+    def generate(
+        self, prompts: Prompt | Sequence[Prompt] | None = None,
+        sampling_params: SamplingParams | Sequence[SamplingParams] | None = None,
+        prompt_token_ids: Sequence[Sequence[int]] | None = None, use_tqdm: bool = False,
+    ) -> list[RequestOutput]:
+        """Generate for each prompt (text, token ids, or `{"prompt": ...}` /
+        `{"prompt_token_ids": [...]}`); outputs come back in prompt order."""
+        items = _normalize(prompts, prompt_token_ids)
+        if isinstance(sampling_params, Sequence):
+            if len(sampling_params) != len(items):
+                raise ValueError("one SamplingParams per prompt, or a single one")
+            params = list(sampling_params)
+        else:
+            params = [sampling_params or SamplingParams()] * len(items)
+        engine = self.llm_engine
+        ids = [engine.add_request(p, sp) for p, sp in zip(items, params)]
+        bar = _progress(len(ids), use_tqdm)
+        while engine.has_unfinished():
+            for out in engine.step():
+                if out.finished and bar is not None:
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
+        outputs = [engine.output(rid) for rid in ids]
+        engine.take_records()  # offline use keeps no history
+        return outputs
+
+
+def _normalize(prompts: Any, prompt_token_ids: Any) -> list[str | list[int]]:
+    if prompt_token_ids is not None:
+        return [list(p) for p in prompt_token_ids]
+    if prompts is None:
+        raise ValueError("generate needs prompts or prompt_token_ids")
+    if isinstance(prompts, (str, dict)) or (
+            isinstance(prompts, Sequence) and prompts and isinstance(prompts[0], int)):
+        prompts = [prompts]
+    out: list[str | list[int]] = []
+    for p in prompts:
+        if isinstance(p, dict):
+            p = p["prompt_token_ids"] if "prompt_token_ids" in p else p["prompt"]
+        out.append(p if isinstance(p, str) else [int(t) for t in p])
+    return out
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="generate", unit="req")

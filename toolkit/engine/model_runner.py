@@ -1,0 +1,122 @@
+"""The model runner: KV-cache tensors, step inputs, the forward pass and sampling.
+
+It owns every tensor of the engine. A decode-only step on a CUDA device replays a captured
+CUDA graph when one fits the batch (see `cuda_graph`); everything else runs eagerly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from toolkit.engine.attention import AttentionMetadata
+from toolkit.engine.model import LlamaForCausalLM
+from toolkit.engine.sampling import sample
+from toolkit.engine.scheduler import StepPlan
+
+
+@dataclass(slots=True)
+class StepInputs:
+    """Flattened inputs of one step and the rows whose logits are sampled."""
+
+    input_ids: torch.Tensor
+    positions: torch.Tensor
+    meta: AttentionMetadata
+    logits_indices: torch.Tensor
+
+
+class ModelRunner:
+    """Runs steps of one model over a paged KV cache of `num_blocks` blocks."""
+
+    def __init__(self, model: LlamaForCausalLM, num_blocks: int, block_size: int,
+                 max_model_len: int, use_cuda_graphs: bool = False,
+                 graph_batch_sizes: tuple[int, ...] = ()) -> None:
+        self.model = model
+        self.block_size = block_size
+        self.num_blocks = num_blocks
+        self.max_blocks_per_seq = -(-max_model_len // block_size)
+        param = next(model.parameters())
+        self.device, self.dtype = param.device, param.dtype
+        self.kv_cache = self._allocate_kv_cache(num_blocks)
+        self.graphs = None
+        if use_cuda_graphs and self.device.type == "cuda":
+            from toolkit.engine.cuda_graph import DecodeGraphs
+
+            self.graphs = DecodeGraphs.try_capture(self, graph_batch_sizes)
+
+    @staticmethod
+    def kv_bytes_per_block(model: LlamaForCausalLM, block_size: int, dtype: torch.dtype) -> int:
+        """Bytes one KV block takes across all layers (K and V)."""
+        cfg = model.config
+        per_token = 2 * cfg.num_hidden_layers * cfg.num_key_value_heads * cfg.head_dim
+        return per_token * block_size * torch.tensor([], dtype=dtype).element_size()
+
+    def _allocate_kv_cache(self, num_blocks: int) -> torch.Tensor:
+        """[layers, 2, num_blocks, block_size, Hkv, D], bound to each attention layer."""
+        cfg = self.model.config
+        cache = torch.zeros(cfg.num_hidden_layers, 2, num_blocks, self.block_size,
+                            cfg.num_key_value_heads, cfg.head_dim, dtype=self.dtype,
+                            device=self.device)
+        for i, attn in enumerate(self.model.attention_layers()):
+            attn.k_cache, attn.v_cache = cache[i, 0], cache[i, 1]
+        return cache
+
+    @torch.inference_mode()
+    def run(self, plan: StepPlan) -> list[int]:
+        """Run one step; return the sampled token of each `plan.sampled()` sequence."""
+        sampled = plan.sampled()
+        inputs = self.prepare(plan)
+        logits = self.forward_logits(inputs, decode_batch=len(plan.decode) if not plan.prefill
+                                     else 0)
+        if not sampled:
+            return []
+        return sample(logits, [s.params for s in sampled], [s.generator for s in sampled])
+
+    def forward_logits(self, inputs: StepInputs, decode_batch: int = 0) -> torch.Tensor:
+        """Logits of the sampled rows, through a CUDA graph when one fits a decode batch."""
+        if decode_batch and self.graphs is not None and self.graphs.fits(decode_batch):
+            hidden = self.graphs.replay(inputs)
+        else:
+            hidden = self.model(inputs.input_ids, inputs.positions, inputs.meta)
+        return self.model.compute_logits(hidden[inputs.logits_indices])
+
+    def prepare(self, plan: StepPlan) -> StepInputs:
+        """Flatten the plan: prefill chunks first, then one token per decode."""
+        items = [(s, s.num_prefilled, n, s.num_prefilled + n == s.prefill_len)
+                 for s, n in plan.prefill]
+        items += [(s, s.num_tokens - 1, 1, True) for s in plan.decode]
+        ids: list[int] = []
+        positions: list[int] = []
+        slots: list[int] = []
+        cu, seq_lens, tables, logits_rows = [0], [], [], []
+        bs = self.block_size
+        for seq, start, n, is_sampled in items:
+            ids += seq.token_ids[start:start + n]
+            table = seq.block_table
+            for pos in range(start, start + n):
+                positions.append(pos)
+                slots.append(table[pos // bs] * bs + pos % bs)
+            cu.append(cu[-1] + n)
+            seq_lens.append(start + n)
+            tables.append(table)
+            if is_sampled:
+                logits_rows.append(cu[-1] - 1)
+        return self._to_inputs(ids, positions, slots, cu, seq_lens, tables, logits_rows,
+                               is_decode=not plan.prefill)
+
+    def _to_inputs(self, ids: list[int], positions: list[int], slots: list[int], cu: list[int],
+                   seq_lens: list[int], tables: list[list[int]], logits_rows: list[int],
+                   is_decode: bool) -> StepInputs:
+        width = max(len(t) for t in tables)
+        padded = [t + [0] * (width - len(t)) for t in tables]
+
+        def tensor(data: list, dtype: torch.dtype) -> torch.Tensor:
+            return torch.tensor(data, dtype=dtype, device=self.device)
+
+        meta = AttentionMetadata(
+            slot_mapping=tensor(slots, torch.int64), block_tables=tensor(padded, torch.int32),
+            seq_lens=tensor(seq_lens, torch.int32),
+            cu_q_lens=None if is_decode else tensor(cu, torch.int32), is_decode=is_decode)
+        return StepInputs(tensor(ids, torch.int64), tensor(positions, torch.int64), meta,
+                          tensor(logits_rows, torch.int64))

@@ -1,0 +1,160 @@
+"""The engine's scheduler: queues, preemption and bookkeeping around a `LocalScheduler`.
+
+The batch itself is built by a policy from `toolkit.sched` (FCFS, LPM, Preble), the very
+objects the simulator runs; this class keeps the waiting queue and the running set, makes
+room for decodes (preempting by recompute when blocks run out), and applies each step's
+sampled tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from toolkit.engine.block_manager import PagedKVManager
+from toolkit.engine.sequence import EngineSeq
+from toolkit.sched.base import LocalScheduler, RunningState
+from toolkit.sched.seq import SeqStatus
+
+
+@dataclass(slots=True)
+class StepPlan:
+    """One model step: prefill chunks `(seq, num_new_tokens)` and decoding sequences."""
+
+    prefill: list[tuple[EngineSeq, int]] = field(default_factory=list)
+    decode: list[EngineSeq] = field(default_factory=list)
+
+    def sampled(self) -> list[EngineSeq]:
+        """Sequences that get a token from this step: completed prefills, then decodes."""
+        done = [s for s, n in self.prefill if s.num_prefilled + n == s.prefill_len]
+        return done + self.decode
+
+    @property
+    def num_tokens(self) -> int:
+        return sum(n for _, n in self.prefill) + len(self.decode)
+
+
+@dataclass(slots=True)
+class StepResult:
+    """What a step changed: sequences with a new token, and which of them finished/started."""
+
+    updated: list[EngineSeq]
+    first_token: list[EngineSeq]
+    finished: list[EngineSeq]
+
+
+class EngineScheduler:
+    """Waiting queue, running set and preemption for one engine."""
+
+    def __init__(self, policy: LocalScheduler, kv: PagedKVManager, eos_token_ids: tuple[int, ...],
+                 max_model_len: int) -> None:
+        self.policy = policy
+        self.kv = kv
+        self.eos_token_ids = frozenset(eos_token_ids)
+        self.max_model_len = max_model_len
+        self.waiting: list[EngineSeq] = []
+        self.running = RunningState()
+        self.decoding: list[EngineSeq] = []
+        self.preempted: list[EngineSeq] = []  # since the last `take_preempted`
+        self._admit_counter = 0
+
+    def add(self, seq: EngineSeq) -> None:
+        self.waiting.append(seq)
+
+    def has_unfinished(self) -> bool:
+        return bool(self.waiting or self.running.prefilling or self.decoding)
+
+    def all_running(self) -> list[EngineSeq]:
+        return self.running.prefilling + self.decoding  # type: ignore[operator]
+
+    def schedule(self) -> StepPlan | None:
+        """Make room for this step's decodes, then let the policy build the batch; None when
+        there is nothing to run."""
+        self._grow_decodes()
+        batch = self.policy.schedule(self.waiting, self.running, self.kv)  # type: ignore[arg-type]
+        for seq in batch.admitted:
+            seq.status = SeqStatus.RUNNING
+            self._admit_counter += 1
+            seq.admit_seq = self._admit_counter
+            if seq.first_cached_tokens < 0:
+                seq.first_cached_tokens = seq.num_cached_tokens
+            self.running.prefilling.append(seq)
+        plan = StepPlan(list(batch.prefill), list(self.decoding) if batch.with_decode else [])
+        return plan if plan.prefill or plan.decode else None
+
+    def _grow_decodes(self) -> None:
+        """Preempt the policy's victims until every decode has a slot for its next token."""
+        kv = self.kv
+        while self.decoding and not kv.can_grow(kv.blocks_to_grow(self.decoding)):
+            self._preempt(self.policy.select_victim(self.decoding))
+        kv.grow(self.decoding)
+
+    def _preempt(self, seq: EngineSeq) -> None:
+        """Preemption by recompute: free its KV, requeue it to prefill prompt and output."""
+        self.decoding.remove(seq)
+        self.running.num_decode -= 1
+        self.kv.release(seq)
+        seq.status = SeqStatus.WAITING
+        seq.num_preemptions += 1
+        seq.recompute_tokens = seq.num_generated
+        seq.num_prefilled = 0
+        seq.match_epoch = -1
+        self.waiting.insert(0, seq)
+        self.preempted.append(seq)
+
+    def postprocess(self, plan: StepPlan, tokens: list[int]) -> StepResult:
+        """Advance prefills, append `tokens` (one per `plan.sampled()`, in order) and retire
+        finished sequences."""
+        updated = plan.sampled()
+        for seq, take in plan.prefill:
+            seq.num_prefilled += take
+        done = {id(s) for s, _ in plan.prefill if not s.in_prefill}
+        if done:
+            self.running.prefilling = [s for s in self.running.prefilling if id(s) not in done]
+        first, finished = [], []
+        for seq, token in zip(updated, tokens):
+            if id(seq) in done:
+                self.kv.finish_prefill(seq)
+                self.decoding.append(seq)
+                self.running.num_decode += 1
+            seq.token_ids.append(token)
+            seq.num_generated += 1
+            if seq.num_generated == 1:
+                first.append(seq)
+            if self._check_finish(seq, token):
+                finished.append(seq)
+        for seq in finished:
+            self._retire(seq)
+        return StepResult(updated, first, finished)
+
+    def _check_finish(self, seq: EngineSeq, token: int) -> bool:
+        p = seq.params
+        if token in p.stop_token_ids or (not p.ignore_eos and token in self.eos_token_ids):
+            seq.finish_reason = "stop"
+        elif seq.num_generated >= p.max_tokens or seq.num_tokens >= self.max_model_len:
+            seq.finish_reason = "length"
+        return seq.finish_reason is not None
+
+    def _retire(self, seq: EngineSeq) -> None:
+        self.decoding.remove(seq)
+        self.running.num_decode -= 1
+        self.kv.release(seq)
+        seq.status = SeqStatus.FINISHED
+
+    def abort(self, request_id: str) -> EngineSeq | None:
+        """Drop a request wherever it is; return its sequence (None if unknown)."""
+        for seq in self.waiting:
+            if seq.id == request_id:
+                self.waiting.remove(seq)
+                return seq
+        for seq in self.all_running():
+            if seq.id == request_id:
+                if seq in self.decoding:
+                    self.decoding.remove(seq)
+                    self.running.num_decode -= 1
+                else:
+                    self.running.prefilling.remove(seq)
+                self.kv.release(seq)
+                seq.status = SeqStatus.FINISHED
+                seq.finish_reason = "abort"
+                return seq
+        return None

@@ -1,0 +1,89 @@
+"""Assembling an engine's parts from its `EngineConfig`: model, tokenizer, KV pool, policy."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from toolkit.cache.radix import RadixCache
+from toolkit.engine.block_manager import PagedKVManager
+from toolkit.engine.config import EngineConfig, ModelConfig
+from toolkit.engine.loader import build_model
+from toolkit.engine.model_runner import ModelRunner
+from toolkit.sched.base import LocalScheduler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class EngineParts:
+    model_config: ModelConfig
+    tokenizer: Any
+    runner: ModelRunner
+    kv: PagedKVManager
+    policy: LocalScheduler
+    max_model_len: int
+    eos_token_ids: tuple[int, ...]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str, cfg: ModelConfig) -> torch.dtype:
+    return getattr(torch, cfg.dtype if name == "auto" else name)
+
+
+def make_policy(config: EngineConfig) -> LocalScheduler:
+    """The local scheduler named by `config.scheduler` (or that object itself)."""
+    if isinstance(config.scheduler, LocalScheduler):
+        return config.scheduler
+    from toolkit.sched.fcfs import FCFSScheduler
+    from toolkit.sched.lpm import LPMScheduler
+    from toolkit.sched.preble import PreblePriorityScheduler
+
+    classes = {"fcfs": FCFSScheduler, "lpm": LPMScheduler, "preble": PreblePriorityScheduler}
+    if config.scheduler not in classes:
+        raise ValueError(f"unknown scheduler {config.scheduler!r}; one of {sorted(classes)}")
+    return classes[config.scheduler](
+        chunked_prefill=config.chunked_prefill, chunk_size=config.chunk_size,
+        max_prefill_tokens=config.max_prefill_tokens, max_running=config.max_num_seqs,
+        **config.scheduler_kwargs)
+
+
+def load_tokenizer(path: str | Path | None) -> Any:
+    """A Hugging Face tokenizer from `path`, or None when there is none."""
+    if path is None or not any(Path(path).glob("tokenizer*")):
+        return None
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path))
+
+
+def build_components(config: EngineConfig) -> EngineParts:
+    """Load the model and tokenizer, size the KV pool, build the policy and the runner."""
+    cfg = config.model_config or ModelConfig.from_pretrained(config.model)  # type: ignore[arg-type]
+    device = resolve_device(config.device)
+    dtype = resolve_dtype(config.dtype, cfg)
+    model = build_model(cfg, dtype, device, path=config.model, seed=config.seed)
+    per_block = ModelRunner.kv_bytes_per_block(model, config.block_size, dtype)
+    num_blocks = config.num_kv_blocks or max(1, config.kv_cache_bytes // per_block)
+    max_len = min(config.max_model_len or cfg.max_position_embeddings,
+                  cfg.max_position_embeddings, num_blocks * config.block_size)
+    graphs = not config.enforce_eager and device.type == "cuda"
+    runner = ModelRunner(model, num_blocks, config.block_size, max_len, graphs,
+                         config.cuda_graph_batch_sizes)
+    kv = PagedKVManager(num_blocks, config.block_size, RadixCache())
+    tokenizer = load_tokenizer(config.tokenizer or config.model)
+    eos = cfg.eos_token_id
+    if not eos and tokenizer is not None and tokenizer.eos_token_id is not None:
+        eos = (tokenizer.eos_token_id,)
+    log.info("engine: %s on %s, %d KV blocks of %d tokens", cfg.dtype, device, num_blocks,
+             config.block_size)
+    return EngineParts(cfg, tokenizer, runner, kv, make_policy(config), max_len, eos)
