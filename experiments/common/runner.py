@@ -34,7 +34,7 @@ def _shared_data(name: str) -> str:
 # `${shared_data:FILE}`: FILE in $TOOLKIT_SHARED/data (default ../shared/data beside the repo)
 OmegaConf.register_new_resolver("shared_data", _shared_data, replace=True)
 
-BACKENDS = ("sim",)
+BACKENDS = ("sim", "engine", "http")
 
 
 def build_trace(cfg: DictConfig) -> Trace:
@@ -48,6 +48,12 @@ def build_trace(cfg: DictConfig) -> Trace:
     if not isinstance(trace, Trace):
         raise ConfigError("workload", f"_target_ must build a Trace, got {type(trace).__name__}")
     trace.name = name
+    shrink = cfg.get("trace")
+    if shrink is not None and any(v not in (None, 1) for v in shrink.values()):
+        from toolkit.workloads.transform import shrink_trace
+
+        trace = shrink_trace(trace, int(shrink.keep_every), shrink.vocab_size,
+                             shrink.max_prompt_len, shrink.max_output_len)
     return trace
 
 
@@ -89,17 +95,28 @@ def build_sim_cluster(cfg: DictConfig, cost: CostModel, tokens_per_key: int) -> 
 
 
 def run_config(cfg: DictConfig, out_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
-    """Run one configured experiment; write results into `out_dir` when given."""
+    """Run one configured experiment; write results into `out_dir` when given.
+
+    Records are written even when the run fails halfway (then re-raised).
+    """
     if cfg.backend.name not in BACKENDS:
         raise ConfigError("backend", f"unknown backend '{cfg.backend.name}', known: {BACKENDS}")
     trace = build_trace(cfg)
     cost = instantiate(cfg.cost)
-    tpk = trace.requests[0].tokens_per_key if len(trace) else 1
-    cluster = build_sim_cluster(cfg, cost, tpk)
+    records: dict = {}
     try:
-        cluster.run(trace)
+        if cfg.backend.name == "sim":
+            cluster = build_sim_cluster(cfg, cost, trace.requests[0].tokens_per_key if len(trace) else 1)
+            records = cluster.records
+            cluster.run(trace)
+        else:
+            from experiments.common.backends import run_real
+
+            num_engines = engine_count(cfg)
+            router = instantiate(cfg.router)(num_engines=num_engines, seed=int(cfg.seed), cost=cost)
+            records = {r.request_id: r for r in run_real(cfg, trace, router, num_engines)}
     finally:
-        df = records_to_frame(cluster.records.values())
+        df = records_to_frame(records.values())
         if out_dir is not None:
             write_results(out_dir, cfg, df, None)
     summary = summarize(df)
@@ -120,6 +137,7 @@ def run_labels(cfg: DictConfig) -> dict[str, Any]:
         "model": cfg.model.name,
         "gpu": cfg.gpu.name,
         "seed": int(cfg.seed),
+        "backend": cfg.backend.name,
     }
 
 
