@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 from experiments.common.runner import run_config
 
 log = logging.getLogger(__name__)
+logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request otherwise
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

