@@ -4,7 +4,7 @@ One vLLM OpenAI server (from `.venv-vllm`, see scripts/setup_vllm.sh) serves the
 127.0.0.1; a fixed, seeded set of token-id prompts is sent to /v1/completions with greedy
 decoding and `ignore_eos`, `--concurrency` at a time, after one warm-up request. Each backend
 is one function `(model_dir, prompts, args) -> BenchResult` in `BACKENDS`; a second one (the
-toolkit's own engine) is added beside `bench_vllm`.
+toolkit's own engine server, `bench_engine`) runs the same prompts; the ratio is printed.
 
     python benchmarks/bench_vllm_cpu.py [--num-prompts 32] [--max-tokens 64] [--concurrency 8]
 """
@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from toolkit.engine.vllm_server import (  # noqa: E402
     default_vllm_python,
+    free_port,
+    launch,
     post_json,
     start_vllm_server,
     vllm_tiny_model,
@@ -77,8 +79,24 @@ def bench_vllm(model_dir: Path, prompts: Sequence[list[int]], args: argparse.Nam
                            server.startup_s)
 
 
+def bench_engine(model_dir: Path, prompts: Sequence[list[int]], args: argparse.Namespace) -> BenchResult:
+    """The toolkit's engine server (`python -m toolkit.engine.serve`), float32, same prompts."""
+    port = free_port()
+    blocks = (args.num_prompts * (args.max_prompt_len + args.max_tokens)) // 16 + 64
+    command = [sys.executable, "-m", "toolkit.engine.serve", "--model", str(model_dir),
+               "--host", "127.0.0.1", "--port", str(port), "--num-kv-blocks", str(blocks),
+               "--max-num-seqs", str(max(args.concurrency, 8)), "--dtype", args.dtype]
+    with launch("engine", command, port, None, None, 300.0) as server:
+        run_completions(server.url, str(model_dir), prompts[:1], args.max_tokens, 1)  # warm-up
+        prompt_tokens, output_tokens, wall_s = run_completions(
+            server.url, str(model_dir), prompts, args.max_tokens, args.concurrency)
+        return BenchResult("toolkit", len(prompts), prompt_tokens, output_tokens, wall_s,
+                           server.startup_s)
+
+
 BACKENDS: dict[str, Callable[[Path, Sequence[list[int]], argparse.Namespace], BenchResult]] = {
     "vllm": bench_vllm,
+    "engine": bench_engine,
 }
 
 
@@ -99,11 +117,16 @@ def main() -> None:
     prompts = make_prompts(args.num_prompts, args.min_prompt_len, args.max_prompt_len)
     print(f"model {model_dir}; {len(prompts)} prompts, {args.max_tokens} output tokens each, "
           f"concurrency {args.concurrency}")
+    rates = {}
     for name in args.backends:
         r = BACKENDS[name](model_dir, prompts, args)
+        rates[name] = r.output_tokens_per_s
         print(f"{r.backend:>10}: {r.output_tokens} output tokens in {r.wall_s:.2f} s = "
               f"{r.output_tokens_per_s:.1f} tok/s (prompt tokens {r.prompt_tokens}; "
-              f"server start {r.startup_s:.1f} s)")
+              f"server start {r.startup_s:.1f} s)", flush=True)
+    if {"vllm", "engine"} <= set(rates):
+        print(f"toolkit / vLLM output tokens/s = {rates['engine'] / rates['vllm']:.2f} "
+              "(goal: at least 0.5)")
 
 
 if __name__ == "__main__":
