@@ -53,3 +53,21 @@ def vllm_server(vllm_python: Path, vllm_model_dir: Path,
                                env={"VLLM_CPU_OMP_THREADS_BIND": "0"})
     yield handle
     handle.stop()
+
+
+@pytest.fixture(scope="session")
+def vllm_pair(vllm_python: Path, vllm_model_dir: Path,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[ServerHandle]]:
+    """Two vLLM servers (one core each) that report cached prompt tokens in `usage`."""
+    logs = tmp_path_factory.mktemp("vllm-pair")
+    handles: list[ServerHandle] = []
+    try:
+        for i in range(2):
+            handles.append(start_vllm_server(
+                vllm_model_dir, python=vllm_python, log_path=logs / f"server-{i}.log",
+                extra_args=["--enable-prompt-tokens-details"],
+                env={"VLLM_CPU_OMP_THREADS_BIND": str(i)}))
+        yield handles
+    finally:
+        for handle in handles:
+            handle.stop()
