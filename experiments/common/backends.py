@@ -140,3 +140,24 @@ def run_real(cfg: DictConfig, trace: Trace, router: Router, num_engines: int) ->
     with servers as urls, proxy_server(urls, router, tokenizer) as url:
         return replay(trace, url, model=b.get("served_model"), progress=bool(b.progress),
                       timeout_s=float(b.request_timeout_s))
+
+
+def run_inprocess(cfg: DictConfig, trace: Trace, num_engines: int) -> list[RequestRecord]:
+    """`backend=engine_inprocess`: one engine in this process, replayed in real time."""
+    import torch
+
+    from toolkit.engine.config import EngineConfig
+    from toolkit.engine.engine import LLMEngine
+    from toolkit.engine.replay import replay_inprocess
+
+    if num_engines != 1:
+        raise ConfigError("cluster.num_gpus", "backend=engine_inprocess runs one engine")
+    b, sched = cfg.backend, cfg.local_sched
+    name = SCHEDULERS.get(str(sched._target_).rsplit(".", 1)[-1])
+    torch.set_num_threads(int(b.threads_per_engine))
+    config = EngineConfig(model=str(model_dir(cfg)), block_size=int(b.block_size),
+                          num_kv_blocks=int(b.num_kv_blocks), scheduler=name,
+                          chunked_prefill=bool(sched.chunked_prefill),
+                          chunk_size=int(sched.chunk_size), max_num_seqs=int(sched.max_running),
+                          seed=int(cfg.seed), dtype="float32", device="cpu")
+    return replay_inprocess(LLMEngine(config), trace)

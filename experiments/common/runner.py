@@ -34,7 +34,7 @@ def _shared_data(name: str) -> str:
 # `${shared_data:FILE}`: FILE in $TOOLKIT_SHARED/data (default ../shared/data beside the repo)
 OmegaConf.register_new_resolver("shared_data", _shared_data, replace=True)
 
-BACKENDS = ("sim", "engine", "http")
+BACKENDS = ("sim", "engine", "engine_inprocess", "http")
 
 
 def build_trace(cfg: DictConfig) -> Trace:
@@ -109,6 +109,10 @@ def run_config(cfg: DictConfig, out_dir: str | Path | None = None) -> tuple[pd.D
             cluster = build_sim_cluster(cfg, cost, trace.requests[0].tokens_per_key if len(trace) else 1)
             records = cluster.records
             cluster.run(trace)
+        elif cfg.backend.name == "engine_inprocess":
+            from experiments.common.backends import run_inprocess
+
+            records = {r.request_id: r for r in run_inprocess(cfg, trace, engine_count(cfg))}
         else:
             from experiments.common.backends import run_real
 

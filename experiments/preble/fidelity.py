@@ -1,0 +1,79 @@
+"""Simulator fidelity: the same trace on the real engine and on the simulator calibrated
+from a profile of that engine on this device; errors in mean/p99 latency, TTFT, throughput.
+
+The engine runs the tiny model on the CPU (one thread per engine process, two engines behind
+the router proxy); the profile is taken the same way (`python -m toolkit.engine.profile`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from experiments.common.sweep import run_points
+from experiments.preble.figures import CONFIG_MODULE
+
+BLOCK_SIZE, NUM_KV_BLOCKS = 16, 512
+TRACE = ["workload=toolbench", "workload.num_prefixes=20", "trace.keep_every=4",
+         "trace.vocab_size=768", "trace.max_output_len=48", "model=llama3-8b", "gpu=h200"]
+METRICS = ("latency_s_mean", "latency_s_p99", "ttft_s_mean", "ttft_s_p99", "throughput_rps",
+           "cache_hit_ratio")
+
+
+def ensure_profile(path: Path, quick: bool) -> Path:
+    """Profile the tiny model on this CPU (one thread) into `path` unless it exists."""
+    if not path.exists():
+        cmd = [sys.executable, "-m", "toolkit.engine.profile", "--model", "tiny", "--out",
+               str(path), "--threads", "1", *(["--quick"] if quick else [])]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=1200)
+    return path
+
+
+# (setup, real backend, GPUs): the engine alone in this process (what the simulator models),
+# and two engine servers behind the router proxy and HTTP (the whole serving stack).
+SETUPS = (("inprocess_1", "engine_inprocess", 1), ("http_2", "engine", 2))
+
+
+def run_fidelity(quick: bool = False, overrides: Sequence[str] = (),
+                 results_dir: str | Path = "results/preble", rates: Sequence[float] = (6, 12, 18),
+                 system: str = "preble") -> pd.DataFrame:
+    """One row per (setup, rate, backend); real runs go one at a time (they need the cores).
+
+    Rates are per 2 GPUs (the workload scales with `cluster.num_gpus`)."""
+    out = Path(results_dir) / "fidelity"
+    profile = ensure_profile(out / "profile_cpu.json", quick)
+    n = 80 if quick else 300
+    rates = rates[:1] if quick else rates
+    common = [*TRACE, f"system={system}", f"workload.num_requests={n}",
+              f"cluster.kv_capacity_tokens={BLOCK_SIZE * NUM_KV_BLOCKS}"]
+    points = []
+    for setup, real, gpus in SETUPS:
+        for rps in rates:
+            for backend in (real, "sim"):
+                ov = [*common, f"workload.rps={rps}", f"backend={backend}",
+                      f"cluster.num_gpus={gpus}"]
+                if backend == "sim":
+                    ov += ["cost=profiled_file", f"cost.path={profile.resolve()}"]
+                else:
+                    ov += [f"backend.block_size={BLOCK_SIZE}",
+                           f"backend.num_kv_blocks={NUM_KV_BLOCKS}", "cost=profiled"]
+                labels = {"run": f"{setup}/{backend}_rps{rps}", "setup": setup,
+                          "backend": "sim" if backend == "sim" else "engine", "rps": rps}
+                points.append((labels, [*ov, *overrides]))
+    return run_points(CONFIG_MODULE, points, out, n_jobs=1)
+
+
+def fidelity_errors(df: pd.DataFrame) -> pd.DataFrame:
+    """Per setup and rate: each metric on both backends and the simulator's relative error."""
+    rows = []
+    for (setup, rps), part in df.groupby(["setup", "rps"]):
+        by = part.set_index("backend")
+        for m in METRICS:
+            real, sim = float(by.loc["engine", m]), float(by.loc["sim", m])
+            rows.append({"setup": setup, "rps": rps, "metric": m, "engine": real, "sim": sim,
+                         "error_pct": 100.0 * (sim - real) / real if real else float("nan")})
+    return pd.DataFrame(rows)

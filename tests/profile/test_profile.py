@@ -1,0 +1,103 @@
+"""The engine profiler: a quick profile of the tiny model is a file the profiled cost model reads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from toolkit.cost import specs  # noqa: E402
+from toolkit.cost.base import BatchShape  # noqa: E402
+from toolkit.engine import profile  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def quick_profile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """A `--quick` profile of the tiny model (one torch thread, restored afterwards)."""
+    out = tmp_path_factory.mktemp("profile") / "tiny_cpu.json"
+    threads = torch.get_num_threads()
+    try:
+        result = profile.run_profile("tiny", out, "cpu", profile.ProfileSettings.quick(),
+                                     threads=1, log=lambda _: None)
+    finally:
+        torch.set_num_threads(threads)
+    return out, result
+
+
+def test_file_has_the_calibration_layout(quick_profile: tuple[Path, dict[str, Any]]) -> None:
+    path, result = quick_profile
+    data = json.loads(path.read_text())
+    assert data == json.loads(json.dumps(result))
+    assert data["info"]["device"].startswith("cpu")
+    assert {"torch", "dtype", "model"} <= set(data["info"])
+    (entry,) = data["models"]
+    assert (entry["model"], entry["tp"], entry["layers"]) == ("tiny-llama", 1, 2)
+    grid = profile.QUICK_GRID
+    assert len(entry["prefill"]) == len(grid["n_new"]) * len(grid["n_cached"])
+    assert len(entry["decode"]) == len(grid["batch"]) * len(grid["ctx"])
+    for row in entry["prefill"]:
+        assert set(row) == {"n_new", "n_cached", "s"} and 0 < row["s"] < 1
+    for row in entry["decode"]:
+        assert set(row) == {"batch", "ctx", "graph_s", "eager_s"}
+        assert row["graph_s"] == row["eager_s"] and 0 < row["graph_s"] < 1
+
+
+def test_times_grow_with_work(quick_profile: tuple[Path, dict[str, Any]]) -> None:
+    """Monotone-ish: clearly more work takes clearly longer (loose, noise-tolerant)."""
+    entry = quick_profile[1]["models"][0]
+    pre = {(r["n_new"], r["n_cached"]): r["s"] for r in entry["prefill"]}
+    dec = {(r["batch"], r["ctx"]): r["graph_s"] for r in entry["decode"]}
+    assert pre[(128, 0)] > 1.3 * pre[(1, 0)]
+    assert pre[(128, 256)] > 1.3 * pre[(1, 0)]
+    assert dec[(16, 16)] > 1.5 * dec[(1, 16)]
+    assert dec[(16, 256)] > 1.1 * dec[(16, 16)]
+    assert dec[(16, 256)] > 2 * dec[(1, 16)]
+
+
+def test_profiled_cost_model_reads_the_file(quick_profile: tuple[Path, dict[str, Any]]) -> None:
+    path, result = quick_profile
+    cost = profile.load_profiled_cost_model(path)
+    assert cost.model.name == "tiny-llama" and cost.gpu.name == "cpu"
+    entry = result["models"][0]
+    for row in entry["decode"]:  # the envelope keeps every point or lowers it
+        assert cost.decode_s(row["batch"], row["ctx"]) <= row["graph_s"] * (1 + 1e-9)
+    assert cost.floor_s == pytest.approx(min(r["graph_s"] for r in entry["decode"]
+                                             + [{"graph_s": p["s"]} for p in entry["prefill"]]))
+    mixed = cost.iteration_s(BatchShape((64,), (0,), 4, 4 * 128))
+    assert mixed >= cost.decode_s(4, 128) and mixed >= cost.prefill_s(64, 0)
+
+
+def test_register_profile_reaches_the_factory(
+    quick_profile: tuple[Path, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from toolkit.cost.factory import make_cost_model
+
+    monkeypatch.setattr(specs, "MODELS", dict(specs.MODELS))
+    monkeypatch.setattr(specs, "GPUS", dict(specs.GPUS))
+    path = quick_profile[0]
+    model, gpu = profile.register_profile(path)
+    assert (model, gpu) == ("tiny-llama", "cpu")
+    cost = make_cost_model("profiled", model, gpu, calibration_path=str(path),
+                           use_graph_prefill=False)
+    assert cost.decode_s(4, 16) == profile.load_profiled_cost_model(path).decode_s(4, 16)
+
+
+def test_cli_grid_flags(tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    threads = torch.get_num_threads()
+    try:
+        profile.main(["--model", "tiny", "--out", str(out), "--quick", "--threads", "1",
+                      "--grid-n-new", "1,32", "--grid-n-cached", "0,16", "--grid-batch", "1,2",
+                      "--grid-ctx", "16,32", "--repeats", "2", "--decode-repeats", "3"])
+    finally:
+        torch.set_num_threads(threads)
+    entry = json.loads(out.read_text())["models"][0]
+    assert sorted((r["n_new"], r["n_cached"]) for r in entry["prefill"]) == [
+        (1, 0), (1, 16), (32, 0), (32, 16)]
+    assert sorted((r["batch"], r["ctx"]) for r in entry["decode"]) == [
+        (1, 16), (1, 32), (2, 16), (2, 32)]

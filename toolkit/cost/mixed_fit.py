@@ -1,0 +1,44 @@
+"""A measured correction for iterations that mix prefill chunks and decodes.
+
+`ProfiledCostModel` prices a mixed iteration as W + Σ (part − W) from the separate prefill
+and decode tables. When a profile also holds measured mixed iterations (`mixed[]` rows:
+batch, ctx, n_new, n_cached, s), `MixedCorrectedCostModel` fits the residual of those rows
+as c0 + c1·num_decode by least squares and adds it to every iteration that has both parts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from toolkit.cost.base import BatchShape, CostModel
+
+
+def fit_mixed_residual(base: CostModel, rows: list[dict]) -> tuple[float, float]:
+    """(c0, c1) minimising Σ (s − base − c0 − c1·batch)² over the measured mixed rows."""
+    if not rows:
+        return 0.0, 0.0
+    design, residual = [], []
+    for r in rows:
+        shape = BatchShape((r["n_new"],), (r["n_cached"],), r["batch"], r["batch"] * r["ctx"])
+        design.append((1.0, float(r["batch"])))
+        residual.append(r["s"] - base.iteration_s(shape))
+    (c0, c1), *_ = np.linalg.lstsq(np.array(design), np.array(residual), rcond=None)
+    return float(c0), float(c1)
+
+
+class MixedCorrectedCostModel(CostModel):
+    """`base`, plus c0 + c1·num_decode on iterations with both prefill and decode work."""
+
+    def __init__(self, base: CostModel, c0_s: float, c1_s: float) -> None:
+        self.base = base
+        self.c0_s = c0_s
+        self.c1_s = c1_s
+
+    def iteration_s(self, batch: BatchShape) -> float:
+        t = self.base.iteration_s(batch)
+        if batch.num_decode and any(batch.prefill_new):
+            t += self.c0_s + self.c1_s * batch.num_decode
+        return t
+
+    def decode_steps_s(self, num_decode: int, decode_ctx_sum: int, num_steps: int) -> np.ndarray:
+        return self.base.decode_steps_s(num_decode, decode_ctx_sum, num_steps)
