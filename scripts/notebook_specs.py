@@ -14,13 +14,21 @@ SETUP = '''from pathlib import Path
 import pandas as pd
 from IPython.display import display
 from toolkit.plots.style import save
-assert backend == "sim", "the engine and http backends arrive with issue [2/3]"
 out = Path(results_dir) / "figures"
 out.mkdir(parents=True, exist_ok=True)
 pd.set_option("display.width", 160)'''
 
 
+REAL_PARAMS = '''backend = "engine"
+quick = False
+overrides = []
+results_dir = "results/preble"
+urls = []
+served_model = None'''
+
+
 def register(nb: Callable) -> None:
+    register_real(nb)
     nb("fig3_latency_vs_rate", [
         ("md", """# Preble Fig. 3 — latency vs request rate, Preble vs SGLang round-robin
 
@@ -195,4 +203,56 @@ metrics = ["latency_s_mean", "latency_s_p99", "ttft_s_mean", "cache_hit_ratio"]
 save(metric_bars(df.assign(source="toolkit"), metrics, "Mooncake replay"),
      str(out / "mooncake_replay.png"))
 display(df[["system", *metrics, "throughput_rps", "num_preemptions"]].round(3))'''),
+    ])
+
+
+def register_real(nb: Callable) -> None:
+    nb("real_backends_hit_ratio", [
+        ("md", """# Preble's Fig. 3 workloads on real backends
+
+The five workloads, shrunk for the tiny model (every k-th prompt token kept, so prefix
+sharing survives; outputs of 16 tokens), on two real engines behind the router proxy:
+`backend="engine"` starts two `python -m toolkit.engine.serve` processes;
+`backend="http"` uses servers you run, e.g. two vLLM servers
+(`urls=["http://127.0.0.1:8001", "http://127.0.0.1:8002"]`, `served_model` = the folder
+vLLM serves; start vLLM with `--enable-prompt-tokens-details` so it reports cached tokens).
+Preble's E2 router against round-robin: the prefix-cache hit ratio each engine reported."""),
+        ("params", REAL_PARAMS),
+        ("code", SETUP + '''
+from experiments.preble.real import hit_ratio_table, run_real_workloads
+df = run_real_workloads(backend, urls, quick, overrides, results_dir, served_model)
+table = hit_ratio_table(df)
+table.to_csv(out / f"real_{backend}_hit_ratio.csv", index=False)
+display(table.round(3))
+assert table["preble_hits_more"].all(), "Preble should hit more than round-robin"'''),
+    ])
+    nb("fidelity", [
+        ("md", """# Simulator fidelity: the same trace on the engine and on the simulator
+
+The tiny model is profiled on this machine (`python -m toolkit.engine.profile`, one thread),
+and the simulator runs with that profile (`cost=profiled_file`). Two comparisons on the same
+shrunk tool-use trace: one engine in this process (no HTTP: what the simulator models), and
+two engine servers behind the router proxy (the whole stack: HTTP, proxy, streaming client,
+all on the same two cores)."""),
+        ("params", PARAMS),
+        ("code", SETUP + '''
+import seaborn as sns
+from experiments.preble.fidelity import fidelity_errors, run_fidelity
+from toolkit.plots.style import apply_style
+df = run_fidelity(quick, overrides, results_dir)
+errors = fidelity_errors(df)
+errors.to_csv(out / "fidelity_errors.csv", index=False)
+apply_style()
+grid = sns.catplot(data=errors[errors.metric.isin(["latency_s_mean", "latency_s_p99",
+                                                    "ttft_s_mean", "throughput_rps"])],
+                   x="rps", y="error_pct", hue="metric", col="setup", kind="bar", height=3)
+grid.set_axis_labels("requests/s (per 2 GPUs)", "simulator error (%)")
+save(grid.figure, str(out / "fidelity.png"))
+display(errors.round(4))'''),
+        ("md", """**Measured** (full mode, this 2-core machine): in process, the simulator's
+mean latency is 12–13% below the engine's (p99 10–17%), its throughput within 0.2%; most of
+the gap is TTFT (3.4 vs 6.5 ms: the engine's admission of a new request costs more than the
+profiled prefill step), TPOT is 6–10% low. Through HTTP the simulator is ~50% low: the
+proxy, the streaming client and two engine processes share two cores, and per-token SSE
+handling is not in the simulator's model (it times engines, not the serving stack)."""),
     ])
