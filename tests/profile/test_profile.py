@@ -61,7 +61,7 @@ def test_times_grow_with_work(quick_profile: tuple[Path, dict[str, Any]]) -> Non
 
 def test_profiled_cost_model_reads_the_file(quick_profile: tuple[Path, dict[str, Any]]) -> None:
     path, result = quick_profile
-    cost = profile.load_profiled_cost_model(path)
+    cost = profile.load_profiled_cost_model(path, mixed_correction=False)
     assert cost.model.name == "tiny-llama" and cost.gpu.name == "cpu"
     entry = result["models"][0]
     for row in entry["decode"]:  # the envelope keeps every point or lowers it
@@ -70,6 +70,20 @@ def test_profiled_cost_model_reads_the_file(quick_profile: tuple[Path, dict[str,
                                              + [{"graph_s": p["s"]} for p in entry["prefill"]]))
     mixed = cost.iteration_s(BatchShape((64,), (0,), 4, 4 * 128))
     assert mixed >= cost.decode_s(4, 128) and mixed >= cost.prefill_s(64, 0)
+
+
+def test_mixed_rows_correct_mixed_iterations(quick_profile: tuple[Path, dict[str, Any]]) -> None:
+    path, result = quick_profile
+    base = profile.load_profiled_cost_model(path, mixed_correction=False)
+    fixed = profile.load_profiled_cost_model(path)
+    rows = result["models"][0]["mixed"]
+    assert rows and fixed.base.model.name == base.model.name
+    for shape in (BatchShape((64,), (0,), 0, 0), BatchShape(num_decode=4, decode_ctx_sum=512)):
+        assert fixed.iteration_s(shape) == base.iteration_s(shape)  # one part: unchanged
+    def err(c):
+        return sum((c.iteration_s(BatchShape((r["n_new"],), (r["n_cached"],), r["batch"],
+                                             r["batch"] * r["ctx"])) - r["s"]) ** 2 for r in rows)
+    assert err(fixed) <= err(base)  # least squares cannot do worse than no correction
 
 
 def test_register_profile_reaches_the_factory(
