@@ -42,6 +42,11 @@ class CostModel(ABC):
         """Seconds for one decode step of `batch_size` sequences of `ctx_len` context each."""
         return self.iteration_s(BatchShape(num_decode=batch_size, decode_ctx_sum=batch_size * ctx_len))
 
+    def wake_s(self, idle_s: float) -> float:
+        """Extra seconds the first iteration after `idle_s` of idleness takes (cold caches,
+        CPU power states); 0 unless a profile measured it."""
+        return 0.0
+
     def decode_steps_s(self, num_decode: int, decode_ctx_sum: int, num_steps: int) -> np.ndarray:
         """Durations of `num_steps` consecutive pure-decode steps; each step adds one token
         to every sequence's context. Subclasses may vectorise this."""

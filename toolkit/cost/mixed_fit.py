@@ -27,12 +27,21 @@ def fit_mixed_residual(base: CostModel, rows: list[dict]) -> tuple[float, float]
 
 
 class MixedCorrectedCostModel(CostModel):
-    """`base`, plus c0 + c1·num_decode on iterations with both prefill and decode work."""
+    """`base`, plus c0 + c1·num_decode on iterations with both prefill and decode work, plus
+    the measured wake-up cost of the first iteration after idleness (`wake`: rows of
+    idle_s and extra_s, interpolated linearly, constant beyond the last row)."""
 
-    def __init__(self, base: CostModel, c0_s: float, c1_s: float) -> None:
+    def __init__(self, base: CostModel, c0_s: float, c1_s: float,
+                 wake: list[dict] | None = None) -> None:
         self.base = base
         self.c0_s = c0_s
         self.c1_s = c1_s
+        rows = sorted(wake or [], key=lambda r: r["idle_s"])
+        self._wake_x = np.array([0.0] + [r["idle_s"] for r in rows])
+        self._wake_y = np.array([0.0] + [max(0.0, r["extra_s"]) for r in rows])
+
+    def wake_s(self, idle_s: float) -> float:
+        return float(np.interp(idle_s, self._wake_x, self._wake_y))
 
     def iteration_s(self, batch: BatchShape) -> float:
         t = self.base.iteration_s(batch)

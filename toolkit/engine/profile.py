@@ -141,6 +141,17 @@ class EngineProbe:
                 times.append(elapsed)
         return statistics.median(times)
 
+    def wake_s(self, prefix: list[int], n_new: int, idle_s: float) -> float:
+        """Median seconds of the same prefill step taken after `idle_s` of idleness."""
+        times = []
+        for _ in range(self.s.repeats):
+            self.engine.kv.reserve(n_new + 2 * self.s.block_size)
+            time.sleep(idle_s)
+            rid = self.engine.add_request(prefix + self.tokens(n_new), self.params(2))
+            times.append(self.timed_step())
+            self.finish([rid])
+        return statistics.median(times)
+
     def start_decodes(self, batch: int, prompt_len: int, num_steps: int) -> list[str]:
         """Add `batch` prompts and prefill them (one step); return their request ids."""
         self.engine.kv.reserve(batch * (prompt_len + num_steps + 2 * self.s.block_size))
@@ -301,11 +312,31 @@ def profile_engine(engine: Any, s: ProfileSettings, name: str,
         t = probe.mixed_s(batch, ctx, n_new)
         mixed.append(dict(batch=batch, ctx=ctx, n_new=n_new, n_cached=0, s=t))
         log(f"mixed   batch={batch:5d} ctx={ctx:5d} n_new={n_new:4d} {t * 1e3:8.3f} ms")
+    wake = measure_wake(probe, s, log)
     dtype_bytes = next(engine.runner.model.parameters()).element_size()
     return dict(model=name, tp=1, layers=engine.model_config.num_hidden_layers,
-                prefill=prefill, decode=decode, mixed=mixed,
+                prefill=prefill, decode=decode, mixed=mixed, wake=wake,
                 spec=model_spec_dict(engine.model_config, name, dtype_bytes),
                 wall_s=time.perf_counter() - start)
+
+
+WAKE_IDLE_S = (0.005, 0.02, 0.1, 0.5)
+"""Idle gaps before the wake-up probes: the first step after idleness runs slower (cold CPU
+caches and power states; on a GPU, clocks ramping up)."""
+
+
+def measure_wake(probe: EngineProbe, s: ProfileSettings,
+                 log: Callable[[str], None] = print) -> list[dict[str, float]]:
+    """`wake[]` rows: extra seconds of a 64-token prefill (over 256 cached) after each idle
+    gap, against the same step run back to back."""
+    prefix = probe.cache_prefix(256)
+    busy = probe.prefill_s(prefix, 64)
+    rows = []
+    for idle_s in WAKE_IDLE_S:
+        extra = max(0.0, probe.wake_s(prefix, 64, idle_s) - busy)
+        rows.append(dict(idle_s=idle_s, extra_s=extra))
+        log(f"wake    idle={idle_s * 1e3:6.1f} ms               +{extra * 1e3:7.3f} ms")
+    return rows
 
 
 def run_profile(model: str, out: str | Path, device: str = "cpu",
@@ -371,10 +402,10 @@ def load_profiled_cost_model(path: str | Path, tp: int = 1, model: str | None = 
     spec = ModelSpec(**entries[0]["spec"])
     base = ProfiledCostModel(spec, tp, device_spec(profile), calibration_path=str(path),
                              use_graph_prefill=False)
-    rows = entries[0].get("mixed", [])
-    if not mixed_correction or not rows:
+    rows, wake = entries[0].get("mixed", []), entries[0].get("wake", [])
+    if not mixed_correction or not (rows or wake):
         return base
-    return MixedCorrectedCostModel(base, *fit_mixed_residual(base, rows))
+    return MixedCorrectedCostModel(base, *fit_mixed_residual(base, rows), wake=wake)
 
 
 def register_profile(path: str | Path) -> tuple[str, str]:

@@ -57,6 +57,7 @@ class SimEngine:
         self._decode_base = 0  # sum over decoding seqs of (prefill_len - entry step)
         self.decode_steps = 0
         self.busy = False
+        self._idle_since = 0.0
         self._version = 0
         self._batch: Batch | None = None
         self._stretch: tuple[float, np.ndarray, int] | None = None
@@ -77,7 +78,7 @@ class SimEngine:
         self.waiting.append(seq)
         self._waiting_tokens += seq.prefill_len
         if not self.busy:
-            self._start_iteration()
+            self._start_iteration(self.cost.wake_s(self.loop.now_s - self._idle_since))
         elif self._stretch is not None:
             self._interrupt_stretch()
 
@@ -96,7 +97,7 @@ class SimEngine:
         )
 
     # -- iterations ----------------------------------------------------------------------
-    def _start_iteration(self) -> None:
+    def _start_iteration(self, wake_s: float = 0.0) -> None:
         now = self.loop.now_s
         self._make_decode_room(1)
         self.kv.reserved_tokens = self.running.num_decode
@@ -108,6 +109,7 @@ class SimEngine:
         num_decode = self.running.num_decode if batch.with_decode else 0
         if not batch.prefill and num_decode == 0:
             self.busy = False
+            self._idle_since = now
             return
         self.busy = True
         self._batch = batch
@@ -124,7 +126,7 @@ class SimEngine:
             num_decode,
             ctx_sum,
         )
-        end = now + self.cost.iteration_s(shape)
+        end = now + self.cost.iteration_s(shape) + wake_s
         steps = self._prefill_steps(batch, num_decode)
         if steps > 1:
             end = self._start_prefill_stretch(max(end, now), batch, num_decode, ctx_sum, steps)
