@@ -23,6 +23,8 @@ def as_key(key: Sequence[int]) -> Key:
 def common_prefix_len(edge: Key, key: Key, start: int) -> int:
     """Length of the common prefix of `edge` and `key[start:]`, found with slice equality."""
     limit = min(len(edge), len(key) - start)
+    if limit <= 0 or key[start] != edge[0]:  # the common case at a branch: no slice copies
+        return 0
     if key[start : start + limit] == edge[:limit]:
         return limit
     lo, step = 0, 1
