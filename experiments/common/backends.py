@@ -49,12 +49,18 @@ def wait_healthy(url: str, timeout_s: float, proc: subprocess.Popen | None = Non
     raise TimeoutError(f"{url} not healthy after {timeout_s:.0f} s")
 
 
+def scheduler_name(cfg: DictConfig) -> str:
+    """The engine's name (fcfs, lpm, preble) of the configured local scheduler."""
+    target = str(cfg.local_sched._target_)
+    name = SCHEDULERS.get(target.rsplit(".", 1)[-1])
+    if name is None:
+        raise ConfigError("local_sched", f"{target} has no engine equivalent")
+    return name
+
+
 def engine_command(cfg: DictConfig, engine_id: int, port: int) -> list[str]:
     """The `python -m toolkit.engine.serve` command line of engine `engine_id`."""
-    b, sched = cfg.backend, cfg.local_sched
-    name = SCHEDULERS.get(str(sched._target_).rsplit(".", 1)[-1])
-    if name is None:
-        raise ConfigError("local_sched", f"{sched._target_} has no engine-server equivalent")
+    b, sched, name = cfg.backend, cfg.local_sched, scheduler_name(cfg)
     cmd = [sys.executable, "-m", "toolkit.engine.serve", "--model", str(model_dir(cfg)),
            "--host", "127.0.0.1", "--port", str(port), "--engine-id", str(engine_id),
            "--block-size", str(b.block_size), "--num-kv-blocks", str(b.num_kv_blocks),
@@ -152,8 +158,7 @@ def run_inprocess(cfg: DictConfig, trace: Trace, num_engines: int) -> list[Reque
 
     if num_engines != 1:
         raise ConfigError("cluster.num_gpus", "backend=engine_inprocess runs one engine")
-    b, sched = cfg.backend, cfg.local_sched
-    name = SCHEDULERS.get(str(sched._target_).rsplit(".", 1)[-1])
+    b, sched, name = cfg.backend, cfg.local_sched, scheduler_name(cfg)
     torch.set_num_threads(int(b.threads_per_engine))
     config = EngineConfig(model=str(model_dir(cfg)), block_size=int(b.block_size),
                           num_kv_blocks=int(b.num_kv_blocks), scheduler=name,

@@ -119,10 +119,11 @@ def run_config(cfg: DictConfig, out_dir: str | Path | None = None) -> tuple[pd.D
             num_engines = engine_count(cfg)
             router = instantiate(cfg.router)(num_engines=num_engines, seed=int(cfg.seed), cost=cost)
             records = {r.request_id: r for r in run_real(cfg, trace, router, num_engines)}
-    finally:
-        df = records_to_frame(records.values())
-        if out_dir is not None:
-            write_results(out_dir, cfg, df, None)
+    except BaseException:
+        if out_dir is not None:  # keep what the run had before it failed
+            write_results(out_dir, cfg, records_to_frame(records.values()), None)
+        raise
+    df = records_to_frame(records.values())
     summary = summarize(df)
     summary.update(run_labels(cfg))
     if out_dir is not None:
