@@ -13,6 +13,7 @@ class SeqStatus(Enum):
     WAITING = 0
     RUNNING = 1
     FINISHED = 2
+    PAUSED = 3
 
 
 class Seq:
@@ -28,7 +29,7 @@ class Seq:
         "num_generated", "held_tokens", "first_token_s", "num_preemptions",
         "recompute_tokens", "first_cached_tokens", "match_len", "match_epoch", "priority",
         "match_hint", "priority_len",
-        "finish_step", "decode_entry", "gen_entry", "admit_seq",
+        "finish_step", "decode_entry", "gen_entry", "admit_seq", "num_pauses",
     )
 
     def __init__(self, request: Request) -> None:
@@ -53,6 +54,7 @@ class Seq:
         self.decode_entry = 0
         self.gen_entry = 0
         self.admit_seq = 0
+        self.num_pauses = 0
 
     @property
     def id(self) -> str:

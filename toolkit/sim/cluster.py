@@ -101,6 +101,7 @@ class SimCluster:
         rec.finish_s = time_s
         rec.num_output_tokens = seq.num_generated
         rec.num_preemptions = seq.num_preemptions
+        rec.num_pauses = seq.num_pauses
         ttft = rec.first_token_s - rec.arrival_s
         tpot = (time_s - rec.first_token_s) / (seq.num_generated - 1) if seq.num_generated > 1 else 0.0
         self.router.observe(RequestEvent("finish", seq.request, engine_id, time_s, ttft, tpot,

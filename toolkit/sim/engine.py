@@ -70,10 +70,10 @@ class SimEngine:
     # -- public --------------------------------------------------------------------------
     def add_request(self, request: Request) -> None:
         """Queue a request now; start iterating if idle, or cut a decode stretch short."""
-        seq = Seq(request)
-        if not self.kv.can_ever_fit(seq):
-            self.listener.on_fail(self.engine_id, seq, self.loop.now_s,
-                                  f"prompt of {request.prompt_len} tokens exceeds KV capacity")
+        seq = self._new_seq(request)
+        reason = self._reject_reason(seq)
+        if reason:
+            self.listener.on_fail(self.engine_id, seq, self.loop.now_s, reason)
             return
         self.waiting.append(seq)
         self._waiting_tokens += seq.prefill_len
@@ -81,6 +81,15 @@ class SimEngine:
             self._start_iteration(self.cost.wake_s(self.loop.now_s - self._idle_since))
         elif self._stretch is not None:
             self._interrupt_stretch()
+
+    def _new_seq(self, request: Request) -> Seq:
+        return Seq(request)
+
+    def _reject_reason(self, seq: Seq) -> str:
+        """Why the engine can never serve `seq` ('' when it can)."""
+        if not self.kv.can_ever_fit(seq):
+            return f"prompt of {seq.request.prompt_len} tokens exceeds KV capacity"
+        return ""
 
     def stats(self) -> EngineStats:
         """Load and cache statistics, as a router sees them."""
@@ -117,7 +126,7 @@ class SimEngine:
         if num_decode:
             self.kv.allocate(num_decode)
         if not batch.prefill:
-            self._start_stretch(now)
+            self._start_stretch(now + wake_s)
             return
         ctx_sum = self._decode_ctx_sum() if num_decode else 0
         shape = BatchShape(
@@ -278,9 +287,13 @@ class SimEngine:
             step, _, seq = heapq.heappop(heap)
             if not self._is_live(step, seq):
                 continue
-            self.kv.release(seq, self._leave_decode(seq))
-            seq.status = SeqStatus.FINISHED
-            self.listener.on_finish(self.engine_id, seq, now)
+            self._end_phase(seq, now)
+
+    def _end_phase(self, seq: Seq, now: float) -> None:
+        """A sequence produced the tokens it was decoding towards: it finishes."""
+        self.kv.release(seq, self._leave_decode(seq))
+        seq.status = SeqStatus.FINISHED
+        self.listener.on_finish(self.engine_id, seq, now)
 
     @staticmethod
     def _is_live(finish_step: int, seq: Seq) -> bool:

@@ -36,6 +36,10 @@ class PauseTiming(Protocol):
         """Copying the KV of `num_tokens` tokens one way between GPU and host memory."""
         ...
 
+    def swap_tokens_within_s(self, seconds: float) -> int:
+        """The most tokens one way copy moves within `seconds` (the inverse of `swap_s`)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class PausedInfo:
@@ -61,7 +65,8 @@ class PauseView:
     `running_context_tokens`: context of the running (not paused) sequences;
     `num_running_decode`: sequences decoding one token this iteration;
     `batch_query_tokens`: query tokens of the iteration being planned;
-    `free_gpu_tokens` / `free_cpu_tokens`: KV slots free on the GPU / in host swap space.
+    `free_gpu_tokens` / `free_cpu_tokens`: KV slots free on the GPU / in host swap space;
+    `swap_budget_tokens`: what is left of this iteration's swap budget for swap-outs.
     """
 
     now_s: float
@@ -71,6 +76,7 @@ class PauseView:
     free_gpu_tokens: int
     free_cpu_tokens: int
     timing: PauseTiming
+    swap_budget_tokens: int = 0
 
 
 class PausePolicy(ABC):

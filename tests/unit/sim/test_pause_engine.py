@@ -1,0 +1,170 @@
+"""The pause-aware simulated engine: every policy runs every request to its end, KV and
+host accounting stay exact after every event, and timeouts and bad requests fail cleanly."""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+
+import pytest
+
+from toolkit.cache.null import NoPrefixCache
+from toolkit.core.record import records_to_frame
+from toolkit.core.request import Request, Segment
+from toolkit.core.trace import Trace
+from toolkit.cost.base import CostModel
+from toolkit.route.round_robin import RoundRobinRouter
+from toolkit.sched.fcfs import FCFSScheduler
+from toolkit.sched.kv import KVManager
+from toolkit.sched.pause import (
+    DiscardPausePolicy,
+    ImprovedDiscardPausePolicy,
+    MinWastePausePolicy,
+    PreservePausePolicy,
+    SwapPausePolicy,
+)
+from toolkit.sim.cluster import SimCluster
+from toolkit.sim.pause_engine import PauseSimEngine
+
+BYTES_PER_TOKEN = 2 * 28 * 16 * 256 * 2  # GPT-J-6B, fp16
+PCIE_BPS = 25e9
+
+
+class LinearCost(CostModel):
+    def iteration_s(self, batch):  # GPT-J-6B's released fit plus a small context term
+        return (0.0463 * batch.num_new_tokens + 10 + 1e-5 * batch.decode_ctx_sum) / 1000
+
+
+class LinearTiming:
+    def fwd_s(self, num_query_tokens: int, num_context_tokens: int) -> float:
+        return (0.0463 * num_query_tokens + 10) / 1000
+
+    def swap_s(self, num_tokens: int) -> float:
+        return num_tokens * BYTES_PER_TOKEN / PCIE_BPS
+
+    def swap_tokens_within_s(self, seconds: float) -> int:
+        return int(seconds * PCIE_BPS / BYTES_PER_TOKEN)
+
+
+def make_trace(n: int, seed: int, rate: float = 2.0) -> Trace:
+    rng = random.Random(seed)
+    reqs, t = [], 0.0
+    for i in range(n):
+        t += rng.expovariate(rate)
+        segs = [Segment(rng.randint(1, 40), rng.choice([1e-4, 0.1, 0.7, 8.0, 25.0]),
+                        rng.randint(0, 150)) for _ in range(rng.randint(0, 5))]
+        plen = rng.randint(50, 1200)
+        hashes = tuple(rng.getrandbits(62) for _ in range(math.ceil(plen / 16)))
+        reqs.append(Request(id=f"r{i}", arrival_s=t, output_len=rng.randint(1, 60),
+                            prompt_len=plen, block_hashes=hashes, block_size=16, segments=segs))
+    return Trace(reqs, name="pauses")
+
+
+def make_cluster(policy, capacity=12_000, swap_space=50_000, chunked=False, **kw) -> SimCluster:
+    def factory(i, loop, listener):
+        kv = KVManager(NoPrefixCache(), capacity, 16)
+        sched = FCFSScheduler(chunked_prefill=chunked, chunk_size=384, max_prefill_tokens=2048)
+        return PauseSimEngine(i, sched, kv, LinearCost(), loop, listener, policy=policy,
+                              timing=LinearTiming(), swap_space_tokens=swap_space, **kw)
+    return SimCluster(RoundRobinRouter(1), 1, factory)
+
+
+def run_checked(cluster: SimCluster, trace: Trace):
+    """Run event by event, checking every engine's invariants after each."""
+    loop = cluster.loop
+    original = loop.run
+
+    def stepwise(until_s=math.inf):
+        heap = loop._heap
+        while heap and heap[0][0] <= until_s:
+            time_s, _, _, fn, args = heapq.heappop(heap)
+            loop.now_s = time_s
+            fn(*args)
+            for eng in cluster.engines:
+                eng.check_invariants()
+
+    loop.run = stepwise
+    try:
+        return records_to_frame(cluster.run(trace))
+    finally:
+        loop.run = original
+
+
+POLICIES = [
+    (DiscardPausePolicy, False), (ImprovedDiscardPausePolicy, False),
+    (PreservePausePolicy, False), (SwapPausePolicy, False), (MinWastePausePolicy, True),
+]
+
+
+@pytest.mark.parametrize("policy_cls,chunked", POLICIES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_request_finishes_with_exact_accounting(policy_cls, chunked, seed):
+    trace = make_trace(80, seed)
+    cluster = make_cluster(policy_cls(), chunked=chunked)
+    df = run_checked(cluster, trace)
+    eng = cluster.engines[0]
+    assert not df.failed.any() and df.finish_s.notna().all()
+    want = {r.id: sum(max(1, s.output_len) for s in r.segments) + max(1, r.output_len) for r in trace}
+    assert dict(zip(df.request_id, df.num_output_tokens)) == want
+    assert dict(zip(df.request_id, df.num_pauses)) == {r.id: len(r.segments) for r in trace}
+    assert eng.kv.used_tokens == 0 and eng.host_tokens == 0 and eng.paused_gpu_tokens == 0
+    assert len(eng.pause_rows) == sum(len(r.segments) for r in trace)
+
+
+def test_actions_follow_the_policy():
+    trace = make_trace(60, 3)
+    for policy, only in [(PreservePausePolicy(), "preserve"), (DiscardPausePolicy(), "discard"),
+                         (SwapPausePolicy(), "swap")]:
+        cluster = make_cluster(policy)
+        run_checked(cluster, trace)
+        assert {row[2] for row in cluster.engines[0].pause_rows} == {only}
+
+
+def test_discard_recomputes_and_preserve_does_not():
+    trace = make_trace(60, 4)
+    meters = {}
+    for policy in (DiscardPausePolicy(), PreservePausePolicy(), SwapPausePolicy()):
+        cluster = make_cluster(policy, capacity=200_000)
+        run_checked(cluster, trace)
+        meters[policy.name] = cluster.engines[0].meter.summary()
+    assert meters["vllm"]["recompute_time_frac"] > 0.05
+    assert meters["preserve"]["recompute_time_frac"] == 0
+    assert meters["preserve"]["waste_preserve_frac"] > meters["vllm"]["waste_preserve_frac"]
+    assert meters["swap"]["swap_stall_time_frac"] > 0
+
+
+def test_same_config_same_records():
+    trace = make_trace(60, 5)
+    a = run_checked(make_cluster(MinWastePausePolicy(), chunked=True), trace)
+    b = run_checked(make_cluster(MinWastePausePolicy(), chunked=True), trace)
+    assert a.equals(b)
+
+
+def test_tool_that_never_returns_times_out_without_stalling_others():
+    trace = make_trace(20, 6)
+    stuck = Request(id="stuck", arrival_s=0.5, output_len=5, prompt_len=100,
+                    block_hashes=tuple(range(7)), block_size=16,
+                    segments=[Segment(3, 1e9, 10)])
+    trace = Trace(sorted([*trace.requests, stuck], key=lambda r: r.arrival_s), name="t")
+    cluster = make_cluster(PreservePausePolicy(), pause_timeout_s=30.0)
+    df = run_checked(cluster, trace).set_index("request_id")
+    assert df.loc["stuck", "failed"] and "stuck" in df.loc["stuck", "error"]
+    assert "pause_timeout_s" in df.loc["stuck", "error"]
+    others = df.drop(index="stuck")
+    assert not others.failed.any() and others.finish_s.notna().all()
+    assert cluster.engines[0].kv.used_tokens == 0
+
+
+def test_context_beyond_the_model_fails_with_the_request_id():
+    req = Request(id="big", arrival_s=0.0, output_len=5, prompt_len=100,
+                  block_hashes=tuple(range(7)), block_size=16, segments=[Segment(3, 0.1, 5000)])
+    cluster = make_cluster(PreservePausePolicy(), max_context_len=2048)
+    df = run_checked(cluster, Trace([req], name="t"))
+    assert df.failed.iloc[0] and "big" in df.error.iloc[0] and "2048" in df.error.iloc[0]
+
+
+def test_swap_falls_back_to_discard_without_host_memory():
+    cluster = make_cluster(SwapPausePolicy(), swap_space=0)
+    run_checked(cluster, make_trace(30, 7))
+    assert {row[2] for row in cluster.engines[0].pause_rows} == {"discard"}
