@@ -39,6 +39,8 @@ def write_all() -> None:
                 if kind == "params":
                     cell.metadata["tags"] = ["parameters"]
                 book.cells.append(cell)
+        for i, cell in enumerate(book.cells):  # stable ids: rebuilding changes nothing
+            cell["id"] = f"cell-{i:02d}"
         path = ROOT / "notebooks" / f"{name}.ipynb"
         path.parent.mkdir(exist_ok=True)
         nbf.write(book, path)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from notebook_specs_infercept import register as register_infercept
+
 PARAMS = '''backend = "sim"
 quick = False
 overrides = []
@@ -29,6 +31,7 @@ served_model = None'''
 
 def register(nb: Callable) -> None:
     register_real(nb)
+    register_infercept(nb)
     nb("fig3_latency_vs_rate", [
         ("md", """# Preble Fig. 3 — latency vs request rate, Preble vs SGLang round-robin
 

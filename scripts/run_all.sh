@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: set up, then run every figure notebook in full on the simulator.
-# Executed notebooks go to results/notebooks/, figures and tables to results/preble/figures/.
+# Executed notebooks go to results/notebooks/, figures and tables to results/<paper>/figures/
+# (notebooks named infercept_* belong to InferCept, the others to Preble).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,8 +9,11 @@ PY=.venv/bin/python
 mkdir -p results/notebooks
 for nb in notebooks/*.ipynb; do
   name=$(basename "$nb")
+  case "$name" in infercept_*) paper=infercept ;; *) paper=preble ;; esac
   echo "== $name"
   $PY -m papermill --cwd . -k python3 --no-progress-bar "$nb" "results/notebooks/$name" \
-    -p quick False -p results_dir results/preble "$@"
+    -p quick False -p results_dir "results/$paper" "$@"
 done
-echo "figures: $(ls results/preble/figures | tr '\n' ' ')"
+for paper in preble infercept; do
+  echo "$paper figures: $(ls results/$paper/figures | tr '\n' ' ')"
+done

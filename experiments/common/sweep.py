@@ -9,7 +9,7 @@ same resolved config is read back instead of rerun (`rerun=True` forces it).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +20,8 @@ from tqdm.auto import tqdm
 
 from experiments.common.runner import run_config
 
+RunFn = Callable[[DictConfig, str | Path], tuple[pd.DataFrame, dict]]
+
 
 def compose_config(config_module: str, overrides: Sequence[str]) -> DictConfig:
     """Compose `config` of `config_module` with `overrides` (unknown options raise)."""
@@ -27,7 +29,7 @@ def compose_config(config_module: str, overrides: Sequence[str]) -> DictConfig:
         return compose(config_name="config", overrides=list(overrides))
 
 
-def _run_point(cfg: DictConfig, out_dir: str, rerun: bool) -> dict:
+def _run_point(cfg: DictConfig, out_dir: str, rerun: bool, run_fn: RunFn = run_config) -> dict:
     out = Path(out_dir)
     resolved = OmegaConf.to_yaml(cfg, resolve=True)
     summary_path = out / "summary.json"
@@ -35,7 +37,7 @@ def _run_point(cfg: DictConfig, out_dir: str, rerun: bool) -> dict:
     fresh = summary_path.exists() and config_path.exists()
     if not rerun and fresh and config_path.read_text() == resolved:
         return json.loads(summary_path.read_text())
-    _, summary = run_config(cfg, out)
+    _, summary = run_fn(cfg, out)
     return summary
 
 
@@ -46,14 +48,16 @@ def run_points(
     n_jobs: int = 2,
     rerun: bool = False,
     progress: bool = True,
+    run_fn: RunFn = run_config,
 ) -> pd.DataFrame:
     """Run every `(labels, overrides)` point; one row per point (labels + summary).
 
-    `labels` must include a `run` key naming the point's folder under `results_dir`.
+    `labels` must include a `run` key naming the point's folder under `results_dir`;
+    `run_fn(cfg, out_dir) -> (records, summary)` runs one point (a paper's own runner).
     """
     cfgs = [compose_config(config_module, ov) for _, ov in points]
     dirs = [str(Path(results_dir) / labels["run"]) for labels, _ in points]
-    jobs = (delayed(_run_point)(cfg, d, rerun) for cfg, d in zip(cfgs, dirs))
+    jobs = (delayed(_run_point)(cfg, d, rerun, run_fn) for cfg, d in zip(cfgs, dirs))
     bar = tqdm(total=len(cfgs), desc="runs", disable=not progress)
     summaries = []
     for s in Parallel(n_jobs=n_jobs, return_as="generator")(jobs):

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One tool-call pause inside a request (InferCept).
+    """One tool call inside a request (InferCept): generate, pause, receive.
 
-    The request generates `output_len` tokens, then pauses for `pause_s` seconds, then the
-    tool returns `return_len` tokens that are appended to its context before it resumes.
+    The request generates `output_len` tokens, then pauses for `pause_s` seconds while the
+    tool runs, then the tool returns `return_len` tokens that are appended to its context
+    (to be prefilled) before it resumes with the next segment, or with the final answer.
     """
 
     output_len: int
@@ -31,6 +33,14 @@ class Request:
 
     `key` is what prefix caches and routers match on: token ids, or block hashes. Each key
     element stands for `tokens_per_key` tokens (1, or `block_size`).
+
+    Tool calls (InferCept): with `segments`, the request generates `segments[0].output_len`
+    tokens, pauses `segments[0].pause_s` seconds, receives `segments[0].return_len` tool
+    tokens into its context, then runs the next segment the same way; after the last one it
+    generates `output_len` more tokens (the final answer). So `output_len` alone is the
+    final answer and `total_output_len` is everything it generates. Segments are validated:
+    a negative length or a negative or non-finite pause raises ValueError naming the request
+    and the segment index.
     """
 
     id: str
@@ -58,6 +68,27 @@ class Request:
             self.block_hashes = _as_int_tuple(self.block_hashes)
         if self.output_len < 0:
             raise ValueError(f"request {self.id}: negative output_len {self.output_len}")
+        if self.segments:
+            _check_segments(self.id, self.segments)
+
+    @property
+    def total_output_len(self) -> int:
+        """Tokens the request generates: every segment's output plus the final answer."""
+        if not self.segments:
+            return self.output_len
+        return self.output_len + sum(s.output_len for s in self.segments)
+
+    @property
+    def total_return_len(self) -> int:
+        """Tool-returned tokens appended to the context over all segments (0 without)."""
+        if not self.segments:
+            return 0
+        return sum(s.return_len for s in self.segments)
+
+    @property
+    def final_context_len(self) -> int:
+        """Context at the end: prompt + everything generated + everything tools returned."""
+        return self.prompt_len + self.total_output_len + self.total_return_len
 
     @property
     def key(self) -> Sequence[int]:
@@ -74,6 +105,18 @@ class Request:
     def key_tokens(self, num_key: int) -> int:
         """Prompt tokens covered by the first `num_key` key elements (the last block may be partial)."""
         return min(num_key * self.tokens_per_key, self.prompt_len)
+
+
+def _check_segments(request_id: str, segments: Sequence[Segment]) -> None:
+    for i, seg in enumerate(segments):
+        if seg.output_len < 0:
+            raise ValueError(f"request {request_id}: segment {i}: negative output_len {seg.output_len}")
+        if seg.return_len < 0:
+            raise ValueError(f"request {request_id}: segment {i}: negative return_len {seg.return_len}")
+        if not (math.isfinite(seg.pause_s) and seg.pause_s >= 0):
+            raise ValueError(
+                f"request {request_id}: segment {i}: pause_s must be finite and >= 0, got {seg.pause_s}"
+            )
 
 
 def _as_int_tuple(seq: Sequence[int]) -> tuple[int, ...]:

@@ -2,7 +2,8 @@
 
 Each line is a JSON object with `id`, `arrival_s`, `output_len` and either
 `prompt_token_ids` or (`prompt_len`, `block_hashes`, `block_size`); optional `session`,
-`tier` and `segments` (a list of `{"output_len", "pause_s", "return_len"}`).
+`tier` and `segments` (a list of `{"output_len", "pause_s", "return_len"}`; tool calls,
+in order, before the final `output_len` tokens: see `Request`).
 """
 
 from __future__ import annotations
@@ -124,6 +125,8 @@ def request_to_dict(r: Request) -> dict:
             {"output_len": s.output_len, "pause_s": s.pause_s, "return_len": s.return_len}
             for s in r.segments
         ]
+    if r.meta:
+        d["meta"] = r.meta
     return d
 
 
@@ -147,10 +150,19 @@ def parse_request_line(line: str, path: str, line_no: int) -> Request:
             block_size=_int(obj.get("block_size", 0), "block_size"),
             session=None if obj.get("session") is None else str(obj["session"]),
             tier=None if obj.get("tier") is None else str(obj["tier"]),
-            segments=_segments(obj.get("segments")),
+            segments=_segments(obj.get("segments"), str(obj["id"])),
+            meta=_meta(obj.get("meta")),
         )
     except (TypeError, ValueError) as e:
         raise TraceFormatError(path, line_no, str(e)) from None
+
+
+def _meta(v: object) -> dict:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise ValueError("meta must be an object")
+    return dict(v)
 
 
 def _check_fields(obj: dict, path: str, line_no: int) -> None:
@@ -191,23 +203,26 @@ def _ints(v: object, name: str) -> list[int] | None:
     return v
 
 
-def _segments(v: object) -> list[Segment] | None:
+def _segments(v: object, request_id: str) -> list[Segment] | None:
+    """Segments of one line; an error names the request and the segment index (the values
+    themselves are checked by `Request`, whose errors name both too)."""
     if v is None:
         return None
+    where = f"request {request_id}: segments"
     if not isinstance(v, list):
-        raise ValueError("segments must be a list")
+        raise ValueError(f"{where} must be a list")
     segs = []
     for i, s in enumerate(v):
-        if not isinstance(s, dict):
-            raise ValueError(f"segments[{i}] must be an object")
-        pause_s = float(s.get("pause_s", -1))
-        if pause_s < 0:
-            raise ValueError(f"segments[{i}].pause_s must be non-negative")
+        if not isinstance(s, dict) or any(k not in s for k in ("output_len", "pause_s")):
+            raise ValueError(f"{where}[{i}] must be an object with output_len and pause_s")
+        pause_s = s["pause_s"]
+        if isinstance(pause_s, bool) or not isinstance(pause_s, (int, float)):
+            raise ValueError(f"{where}[{i}].pause_s must be a number, got {pause_s!r}")
         segs.append(
             Segment(
-                _int(s.get("output_len"), f"segments[{i}].output_len"),
-                pause_s,
-                _int(s.get("return_len", 0), f"segments[{i}].return_len"),
+                _int(s["output_len"], f"{where}[{i}].output_len"),
+                float(pause_s),
+                _int(s.get("return_len", 0), f"{where}[{i}].return_len"),
             )
         )
     return segs

@@ -7,20 +7,23 @@ from typing import Any
 from toolkit.core import ConfigError
 from toolkit.cost import capacity
 from toolkit.cost.base import CostModel
+from toolkit.cost.infercept_fit import infercept_cost_model, setup_for
 from toolkit.cost.preble_fit import PrebleLlama70BCostModel, PrebleMistralA6000CostModel
 from toolkit.cost.profiled import ProfiledCostModel
 from toolkit.cost.roofline import RooflineCostModel
 from toolkit.cost.specs import get_gpu_spec, get_model_spec
 
-KINDS = ("profiled", "roofline", "preble_fit")
+KINDS = ("profiled", "roofline", "preble_fit", "infercept_fit")
 
 PREBLE_FITS = {"mistral-7b": ("a6000",), "llama3-70b": ("a100", "h100")}
 """Model -> GPUs a Preble fit was published for (the 70B fit is A100 TP2, reused on H100)."""
 
 
 def make_cost_model(kind: str, model: str, gpu: str, tp: int = 1, **kw: Any) -> CostModel:
-    """A cost model of `kind` ('profiled', 'roofline' or 'preble_fit') for `model` on `gpu`
-    at tensor parallelism `tp`; extra keywords go to the model's constructor.
+    """A cost model of `kind` ('profiled', 'roofline', 'preble_fit' or 'infercept_fit') for
+    `model` on `gpu` at tensor parallelism `tp`; extra keywords go to the model's constructor
+    (for 'infercept_fit', to `infercept_fit.infercept_cost_model`: the released fit, or the
+    roofline for InferCept's setups without one).
 
     Raises ConfigError naming the option at fault (`kind`, `model`, `gpu`, `tp`).
     """
@@ -33,6 +36,8 @@ def make_cost_model(kind: str, model: str, gpu: str, tp: int = 1, **kw: Any) -> 
         return RooflineCostModel(m, g, tp, **kw)
     if kind == "preble_fit":
         return _preble_fit(m.name, g.name, tp, **kw)
+    if kind == "infercept_fit":
+        return infercept_cost_model(setup_for(m.name, tp), g.name, **kw)
     raise ConfigError("kind", f"unknown cost model kind {kind!r}; known: {list(KINDS)}")
 
 

@@ -102,6 +102,8 @@ MODELS: dict[str, ModelSpec] = {
 #   NVLink 900 GB/s, PCIe Gen5 128 GB/s).
 # - A100 80GB SXM: NVIDIA A100 datasheet (2,039 GB/s, BF16 312 TFLOPS dense, NVLink 600 GB/s,
 #   PCIe Gen4 64 GB/s).
+# - A100 40GB SXM: the same datasheet's 40GB column (HBM2 1,555 GB/s; compute and links as
+#   the 80GB). InferCept's A100s (AWS) may be either size; the paper does not say.
 # - RTX A6000: NVIDIA RTX A6000 datasheet (48 GB GDDR6, 768 GB/s, tensor 309.7 TFLOPS with
 #   sparsity -> 154.8 dense, NVLink bridge 112.5 GB/s total, PCIe Gen4 x16).
 # - L4: NVIDIA L4 datasheet (24 GB GDDR6, 300 GB/s, BF16 242 TFLOPS sparse -> 121 dense,
@@ -112,6 +114,7 @@ GPUS: dict[str, GpuSpec] = {
         GpuSpec("h200", 141 * GiB, 4.8e12, 989e12, 64e9, 450e9),
         GpuSpec("h100", 80 * GiB, 3.35e12, 989e12, 64e9, 450e9),
         GpuSpec("a100", 80 * GiB, 2.039e12, 312e12, 32e9, 300e9),
+        GpuSpec("a100-40gb", 40 * GiB, 1.555e12, 312e12, 32e9, 300e9),
         GpuSpec("a6000", 48 * GiB, 768e9, 154.8e12, 32e9, 56.25e9),
         GpuSpec("l4", 24 * GiB, 300e9, 121e12, 32e9, 0.0),
     )

@@ -56,6 +56,7 @@ class LocalScheduler(ABC):
         chunk_size: int = 512,
         max_prefill_tokens: int = 16384,
         max_running: int = 256,
+        decode_in_budget: bool = False,
     ) -> None:
         if chunk_size <= 0 or max_prefill_tokens <= 0 or max_running <= 0:
             raise ValueError("chunk_size, max_prefill_tokens and max_running must be positive")
@@ -63,6 +64,7 @@ class LocalScheduler(ABC):
         self.chunk_size = chunk_size
         self.max_prefill_tokens = max_prefill_tokens
         self.max_running = max_running
+        self.decode_in_budget = decode_in_budget
 
     @abstractmethod
     def order(self, waiting: list[Seq], kv: KVManager) -> list[Seq]:
@@ -98,6 +100,8 @@ class LocalScheduler(ABC):
     def _mixed(self, waiting: list[Seq], running: RunningState, kv: KVManager) -> Batch:
         batch = Batch()
         budget = self.chunk_size
+        if self.decode_in_budget:  # InferCept: decodes and chunks share S tokens (chunk >= 1)
+            budget = max(budget - running.num_decode, 1)
         for seq in running.prefilling:
             take = min(seq.remaining_prefill, budget)
             if take > 0:

@@ -17,6 +17,8 @@ from toolkit.core.errors import ConfigError
 from toolkit.core.trace import Trace
 from toolkit.workloads.azure_mix import azure_mix_trace
 from toolkit.workloads.embodied import embodied_trace
+from toolkit.workloads.infercept import infercept_mixed_trace
+from toolkit.workloads.infercept_reader import read_infercept
 from toolkit.workloads.loogle import loogle_trace
 from toolkit.workloads.programming import programming_trace
 from toolkit.workloads.readers import load_trace, read_azure, read_mooncake
@@ -30,6 +32,8 @@ WORKLOADS: dict[str, Callable[..., Trace]] = {
     "videoqa": videoqa_trace,
     "loogle": loogle_trace,
     "azure_mix": azure_mix_trace,
+    "infercept": infercept_mixed_trace,
+    "infercept_file": read_infercept,
     "trace": load_trace,
     "mooncake": read_mooncake,
     "azure": read_azure,

@@ -9,7 +9,8 @@ starts preserved, so a pause shorter than one iteration never moves.
 
 Switches give the paper's technique breakdown: `allow_preserve=False, allow_swap=False`
 discards with chunked recomputation (MinWasteDiscard); `allow_swap=True` adds budgeted,
-pipelined swap; `decision="heuristic"` preserves pauses expected to end within
+pipelined swap (`fixed_swap_budget_tokens` replaces the timing-derived budget with a
+constant, as the released code's per-setup coefficients do); `decision="heuristic"` preserves pauses expected to end within
 `preserve_below_s` (the released code's H-S heuristic) instead of comparing wastes.
 """
 
@@ -43,6 +44,7 @@ class MinWastePausePolicy(PausePolicy):
         chunked_recompute: bool = True,
         decision: Literal["waste", "heuristic"] = "waste",
         preserve_below_s: float = 4.0,
+        fixed_swap_budget_tokens: int | None = None,
     ) -> None:
         if saturation_tokens <= 0:
             raise ValueError(f"saturation_tokens must be positive, got {saturation_tokens}")
@@ -55,12 +57,16 @@ class MinWastePausePolicy(PausePolicy):
         self.chunked_recompute = chunked_recompute
         self.decision = decision
         self.preserve_below_s = preserve_below_s
+        self.fixed_swap_budget_tokens = fixed_swap_budget_tokens
 
     def on_pause(self, paused: PausedInfo, view: PauseView) -> PauseAction:
         return PauseAction.PRESERVE  # `review` decides within the same iteration
 
     def swap_budget_tokens(self, view: PauseView) -> int | None:
-        """Tokens a copy moves while the planned iteration computes (`T_swap(N) = T_fwd(B)`)."""
+        """Tokens a copy moves while the planned iteration computes (`T_swap(N) = T_fwd(B)`),
+        or the fixed budget given (the released code's constants)."""
+        if self.fixed_swap_budget_tokens is not None:
+            return self.fixed_swap_budget_tokens
         fwd = view.timing.fwd_s(max(view.batch_query_tokens, 1), view.running_context_tokens)
         return view.timing.swap_tokens_within_s(fwd)
 

@@ -1,0 +1,165 @@
+"""InferCept's figures as DataFrames: sweeps of policies x request rates per setup, the
+paper's own points, sustainable-rate ratios, the technique breakdown, single-augmentation
+runs, the duration estimator against the oracle, and Table 1 recomputed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments.common.sweep import compose_config, run_points
+from experiments.infercept.runner import run_infercept
+
+CONFIG_MODULE = "experiments.infercept.conf"
+SETUPS = {"6B/1GPU": "gptj6b_a100", "13B/1GPU": "vicuna13b_a100",
+          "13B/2GPU": "vicuna13b_a100x2", "70B/4GPU": "llama70b_a100x4"}
+POLICIES = {"vllm": "vLLM", "improved_discard": "ImprovedDiscard", "preserve": "Preserve",
+            "swap": "Swap", "infercept": "InferCept"}
+BREAKDOWN = {"vllm": "vLLM", "improved_discard": "ImprovedDiscard",
+             "mw_discard": "+MinWasteDiscard", "mw_swap": "+MinWasteSwap",
+             "mw_heuristic": "+HeuristicPreserve", "infercept": "InferCept"}
+FIGDATA = "infercept_fig2_normalized_latency.json"
+FULL_WINDOW_S, QUICK_WINDOW_S = 1800.0, 300.0
+
+
+def paper_points(path: str | Path | None = None) -> pd.DataFrame:
+    """The paper's Fig. 2 normalized latency (ms/token) per setup, policy and rate, read from
+    `../shared/papers/figdata` (`in_range` False: the curve left the plot's y-range there)."""
+    from toolkit.workloads.readers import default_data_dir
+
+    path = Path(path) if path else default_data_dir().parent / "papers" / "figdata" / FIGDATA
+    raw = json.loads(Path(path).read_text())
+    rows = [{"setup": setup, "policy": pol, "rps": float(x), "norm_latency_ms": float(y),
+             "in_range": bool(ok)}
+            for setup, series in raw.items() for pol, pts in series.items() for x, y, ok in pts]
+    return pd.DataFrame(rows)
+
+
+def setup_rates(setup: str, quick: bool) -> list[float]:
+    """The rates the paper swept for `setup` (from its figure), or two of them when quick."""
+    pts = paper_points()
+    rates = sorted({round(r, 2) for r in pts[(pts.setup == setup) & pts.in_range].rps})
+    return [rates[0], rates[len(rates) // 2]] if quick else rates
+
+
+def _window(quick: bool) -> float:
+    return QUICK_WINDOW_S if quick else FULL_WINDOW_S
+
+
+def sweep(results_dir: str | Path, name: str, setups: Sequence[str], policies: dict[str, str],
+          rates_of, quick: bool, overrides: Sequence[str] = (), n_jobs: int = 2,
+          extra: Sequence[str] = ()) -> pd.DataFrame:
+    """Run policies x rates per setup (cached per point); one row per run."""
+    points = []
+    for setup in setups:
+        for rps in rates_of(setup):
+            for pol, label in policies.items():
+                run = f"{name}/{SETUPS[setup].replace('/', '_')}/{pol}/rps{rps:g}"
+                ov = [f"setup={SETUPS[setup]}", f"policy={pol}", f"workload.rps={rps}",
+                      f"workload.duration_s={_window(quick)}", *extra, *overrides]
+                points.append(({"run": run, "series": label, "setup": setup}, ov))
+    return run_points(CONFIG_MODULE, points, Path(results_dir), n_jobs=n_jobs,
+                      run_fn=run_infercept)
+
+
+def run_fig2(results_dir: str | Path, quick: bool = False, overrides: Sequence[str] = (),
+             setups: Sequence[str] | None = None, n_jobs: int = 2) -> pd.DataFrame:
+    """Fig. 2: five policies over the paper's rates on each setup."""
+    setups = list(setups or (["6B/1GPU"] if quick else SETUPS))
+    return sweep(results_dir, "fig2", setups, POLICIES, lambda s: setup_rates(s, quick), quick,
+                 overrides, n_jobs)
+
+
+def sustainable_rate(df: pd.DataFrame, threshold_ms: float) -> pd.DataFrame:
+    """Per setup and series, the highest rate whose mean normalized latency stays at or under
+    `threshold_ms`, interpolated linearly between swept rates (NaN: never under)."""
+    rows = []
+    for (setup, series), g in df.sort_values("rps").groupby(["setup", "series"]):
+        rows.append({"setup": setup, "series": series, "threshold_ms": threshold_ms,
+                     "rps": _crossing(g["rps"].to_numpy(), g["norm_latency_ms_mean"].to_numpy(),
+                                      threshold_ms)})
+    return pd.DataFrame(rows)
+
+
+def _crossing(x: np.ndarray, y: np.ndarray, level: float) -> float:
+    if not len(x) or y[0] > level:
+        return float("nan")
+    for i in range(1, len(x)):
+        if y[i] > level:
+            return float(x[i - 1] + (level - y[i - 1]) * (x[i] - x[i - 1]) / (y[i] - y[i - 1]))
+    return float(x[-1])  # never crossed within the sweep: a lower bound
+
+
+def rate_ratios(df: pd.DataFrame, thresholds: Sequence[float], base: str = "vLLM",
+                series: str = "InferCept") -> pd.DataFrame:
+    """`series`'s sustainable rate over `base`'s at each latency threshold, per setup."""
+    tab = pd.concat([sustainable_rate(df, t) for t in thresholds], ignore_index=True)
+    wide = tab.pivot_table(index=["setup", "threshold_ms"], columns="series", values="rps")
+    out = wide[[base, series]].copy()
+    out["ratio"] = out[series] / out[base]
+    return out.reset_index()
+
+
+def paper_rate_ratios(thresholds: Sequence[float]) -> pd.DataFrame:
+    """The same ratios computed from the paper's own Fig. 2 points."""
+    pts = paper_points()
+    pts = pts[pts.in_range].rename(columns={"policy": "series", "norm_latency_ms": "norm_latency_ms_mean"})
+    return rate_ratios(pts, thresholds)
+
+
+def motivation(df: pd.DataFrame) -> pd.DataFrame:
+    """Per policy at each rate: share of busy time recomputing, waiting for swaps, and GPU
+    memory wasted (preserved pauses, recomputation, swap stalls)."""
+    cols = ["setup", "series", "rps", "recompute_time_frac", "swap_stall_time_frac", "waste_frac",
+            "waste_preserve_frac", "waste_recompute_frac", "waste_swap_frac"]
+    return df[cols].sort_values(["setup", "rps", "series"]).reset_index(drop=True)
+
+
+def run_breakdown(results_dir: str | Path, quick: bool = False, overrides: Sequence[str] = (),
+                  setup: str = "13B/2GPU", rates: Sequence[float] = (1.5, 2.0),
+                  n_jobs: int = 2) -> pd.DataFrame:
+    """The technique breakdown: vLLM, then each of InferCept's techniques added in turn."""
+    rates = list(rates)[:1] if quick else list(rates)
+    return sweep(results_dir, "breakdown", [setup], BREAKDOWN, lambda s: rates, quick,
+                 overrides, n_jobs)
+
+
+def run_single(results_dir: str | Path, quick: bool = False, overrides: Sequence[str] = (),
+               setup: str = "6B/1GPU", augmentations: Sequence[str] = ("qa", "chatbot"),
+               rates: Sequence[float] = (1.0, 2.0, 3.0, 4.0), n_jobs: int = 2) -> pd.DataFrame:
+    """Single-augmentation workloads, vLLM against InferCept."""
+    rates = list(rates)[:2] if quick else list(rates)
+    frames = []
+    for aug in augmentations:
+        df = sweep(results_dir, f"single_{aug}", [setup], {"vllm": "vLLM", "infercept": "InferCept"},
+                   lambda s: rates, quick, overrides, n_jobs, extra=[f"workload={aug}"])
+        frames.append(df.assign(augmentation=aug))
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_estimator(results_dir: str | Path, quick: bool = False, overrides: Sequence[str] = (),
+                  setup: str = "6B/1GPU", n_jobs: int = 2) -> pd.DataFrame:
+    """InferCept with the oracle's pause durations against its estimator (time waited)."""
+    rates = setup_rates(setup, quick)
+    frames = []
+    for est, label in ((False, "oracle"), (True, "estimate")):
+        df = sweep(results_dir, f"estimator_{label}", [setup], {"infercept": "InferCept"},
+                   lambda s: rates, quick, overrides, n_jobs,
+                   extra=[f"run.estimate_duration={str(est).lower()}"])
+        frames.append(df.assign(series=f"InferCept ({label})"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def table1(num_requests: int = 3000, seed: int = 0) -> pd.DataFrame:
+    """Table 1 recomputed from the generated mixed workload, beside the paper's values."""
+    from toolkit.workloads.segment_stats import segment_stats
+
+    cfg = compose_config(CONFIG_MODULE, [f"workload.num_requests={num_requests}",
+                                         f"seed={seed}"])
+    from experiments.common.runner import build_trace
+
+    return segment_stats(build_trace(cfg))
