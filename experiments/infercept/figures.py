@@ -33,17 +33,22 @@ def paper_points(path: str | Path | None = None) -> pd.DataFrame:
 
     path = Path(path) if path else default_data_dir().parent / "papers" / "figdata" / FIGDATA
     raw = json.loads(Path(path).read_text())
-    rows = [{"setup": setup, "policy": pol, "rps": float(x), "norm_latency_ms": float(y),
+    rows = [{"setup": setup.split("(")[0], "policy": pol, "rps": float(x), "norm_latency_ms": float(y),
              "in_range": bool(ok)}
             for setup, series in raw.items() for pol, pts in series.items() for x, y, ok in pts]
     return pd.DataFrame(rows)
 
 
-def setup_rates(setup: str, quick: bool) -> list[float]:
-    """The rates the paper swept for `setup` (from its figure), or two of them when quick."""
+def setup_rates(setup: str, quick: bool, beyond: Sequence[float] = (1.5, 2.0)) -> list[float]:
+    """The rates the paper swept for `setup` (from its figure) plus multiples `beyond` of
+    its highest (where our InferCept has not yet saturated), or two of them when quick."""
     pts = paper_points()
     rates = sorted({round(r, 2) for r in pts[(pts.setup == setup) & pts.in_range].rps})
-    return [rates[0], rates[len(rates) // 2]] if quick else rates
+    if not rates:
+        raise ValueError(f"no paper points for setup {setup!r}; known: {sorted(set(pts.setup))}")
+    if quick:
+        return [rates[0], rates[len(rates) // 2]]
+    return rates + [round(rates[-1] * m, 2) for m in beyond]
 
 
 def _window(quick: bool) -> float:
@@ -155,11 +160,19 @@ def run_estimator(results_dir: str | Path, quick: bool = False, overrides: Seque
 
 
 def table1(num_requests: int = 3000, seed: int = 0) -> pd.DataFrame:
-    """Table 1 recomputed from the generated mixed workload, beside the paper's values."""
-    from toolkit.workloads.segment_stats import segment_stats
+    """Table 1 recomputed from the generated mixed workload: one row per augmentation and
+    statistic with the paper's value, ours and the relative error (the generator applies
+    the benchmark's 2,048-token output cap, which trims a few long requests)."""
+    from experiments.common.runner import build_trace
+    from toolkit.workloads.segment_stats import table1_comparison
 
     cfg = compose_config(CONFIG_MODULE, [f"workload.num_requests={num_requests}",
                                          f"seed={seed}"])
-    from experiments.common.runner import build_trace
+    return table1_comparison(build_trace(cfg))
 
-    return segment_stats(build_trace(cfg))
+
+def table1_wide(table: pd.DataFrame) -> pd.DataFrame:
+    """`table1` as one row per augmentation, 'measured (paper)' per statistic."""
+    cell = table.apply(lambda r: f"{r.measured:.4g} ({r.paper:.4g})", axis=1)
+    return table.assign(cell=cell).pivot(index="augmentation", columns="statistic",
+                                         values="cell")

@@ -7,6 +7,10 @@ accepted or rejected, then one per step that gave it new tokens; the last one ha
 `finished=True`. When nothing is pending the thread sleeps on an event (no busy spin).
 Statistics are published by the thread as a plain dict after each step, so `metrics()`
 never reads the engine while it runs.
+
+Pauses: a request's events end with finish reason 'pause' at each pause; `resume` (a command
+too) sends the continuation's events to a new queue. The thread also fails paused requests
+past the engine's `pause_timeout_s` while idle (checked at least every `idle_wait_s`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 
 from toolkit.engine.engine import LLMEngine
 from toolkit.engine.outputs import RequestOutput
+from toolkit.engine.pause import ResumeError
 from toolkit.engine.sampling import SamplingParams
 
 log = logging.getLogger(__name__)
@@ -31,10 +36,11 @@ log = logging.getLogger(__name__)
 class EngineEvent:
     """What a request's queue receives.
 
-    `kind` is 'accepted', 'rejected' (the engine can never serve it: `error` says why),
-    'tokens' (new `token_ids` since the last event) or 'failed' (the engine broke).
-    On the last event `finished` is true; a finished 'tokens' event also carries the whole
-    output `text`, `finish_reason` and the prompt and cached token counts.
+    `kind` is 'accepted', 'rejected' (the engine can never serve it: `error` says why,
+    `code` an HTTP status for it), 'tokens' (new `token_ids` since the last event) or
+    'failed' (the engine broke). On the last event `finished` is true; a finished 'tokens'
+    event also carries the whole output `text`, `finish_reason` ('pause' when the request
+    waits for a tool) and the prompt (after a resume: context) and cached token counts.
     """
 
     kind: str
@@ -46,6 +52,7 @@ class EngineEvent:
     num_prompt_tokens: int = 0
     num_cached_tokens: int = 0
     error: str = ""
+    code: int = 400
 
 
 @dataclass(slots=True)
@@ -56,6 +63,7 @@ class _Slot:
     queue: asyncio.Queue
     index: int
     num_sent: int = 0
+    counts_hit: bool = True  # a resumed segment's context is not a new prompt
 
 
 @dataclass(slots=True)
@@ -113,11 +121,19 @@ class AsyncLLMEngine:
 
     # -- called from asyncio -----------------------------------------------------------
     def submit(self, request_id: str, prompt_ids: list[int], params: SamplingParams,
-               out: asyncio.Queue, index: int = 0) -> None:
+               out: asyncio.Queue, index: int = 0, pause_after: tuple[int, ...] = ()) -> None:
         """Queue a request; its events go to `out` on the running event loop."""
+        self._command("add", request_id, out, index, prompt_ids, params, pause_after)
+
+    def resume(self, request_id: str, token_ids: list[int], out: asyncio.Queue,
+               index: int = 0) -> None:
+        """Resume a paused request with its tool's tokens; the continuation's events go to
+        `out` ('rejected' with a `code` if it cannot be resumed)."""
+        self._command("resume", request_id, out, index, token_ids)
+
+    def _command(self, kind: str, rid: str, out: asyncio.Queue, index: int, *args: Any) -> None:
         self.start()
-        slot = _Slot(asyncio.get_running_loop(), out, index)
-        self._commands.put(("add", request_id, prompt_ids, params, slot))
+        self._commands.put((kind, rid, _Slot(asyncio.get_running_loop(), out, index), *args))
         self._wake.set()
 
     def abort(self, request_id: str) -> None:
@@ -138,6 +154,7 @@ class AsyncLLMEngine:
                 self._wake.clear()
                 self._drain_commands()
                 if not self.engine.has_unfinished():
+                    self._expire_paused()
                     self._publish()
                     self._wake.wait(self.idle_wait_s)
                     continue
@@ -167,13 +184,16 @@ class AsyncLLMEngine:
                 return
             if cmd[0] == "add":
                 self._add(*cmd[1:])
+            elif cmd[0] == "resume":
+                self._resume(*cmd[1:])
             elif self._slots.pop(cmd[1], None) is not None:
                 self.engine.abort_request(cmd[1])
                 self._collect_records()
 
-    def _add(self, rid: str, prompt_ids: list[int], params: SamplingParams, slot: _Slot) -> None:
+    def _add(self, rid: str, slot: _Slot, prompt_ids: list[int], params: SamplingParams,
+             pause_after: tuple[int, ...]) -> None:
         try:
-            self.engine.add_request(prompt_ids, params, request_id=rid)
+            self.engine.add_request(prompt_ids, params, request_id=rid, pause_after=pause_after)
         except Exception as exc:  # noqa: BLE001 - ValueError: a bad request; else a failure
             event = (_rejected(slot, str(exc)) if isinstance(exc, ValueError) else
                      EngineEvent("failed", slot.index, finished=True, error=repr(exc)))
@@ -187,6 +207,21 @@ class AsyncLLMEngine:
         self._slots[rid] = slot
         self._send({slot.loop: [(slot.queue, EngineEvent("accepted", slot.index))]})
 
+    def _resume(self, rid: str, slot: _Slot, token_ids: list[int]) -> None:
+        try:
+            self.engine.resume(rid, token_ids)
+        except ResumeError as exc:
+            event = _rejected(slot, str(exc), _RESUME_CODES.get(exc.reason, 400))
+            self._send({slot.loop: [(slot.queue, event)]})
+            return
+        slot.counts_hit = False
+        self._slots[rid] = slot
+        self._send({slot.loop: [(slot.queue, EngineEvent("accepted", slot.index))]})
+
+    def _expire_paused(self) -> None:
+        if self.engine.num_paused and self.engine.expire_paused():
+            self._collect_records()
+
     def _deliver(self, outputs: list[RequestOutput]) -> None:
         batches: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Queue, EngineEvent]]] = {}
         for out in outputs:
@@ -195,11 +230,11 @@ class AsyncLLMEngine:
                 continue
             comp = out.outputs[0]
             new = comp.token_ids[slot.num_sent:]
-            if slot.num_sent == 0 and new:
+            if slot.num_sent == 0 and new and slot.counts_hit:
                 self._counters.window.append((len(out.prompt_token_ids), out.num_cached_tokens))
             slot.num_sent += len(new)
             event = EngineEvent("tokens", slot.index, list(new))
-            if out.finished:
+            if out.finished or out.paused:
                 event.finished, event.finish_reason, event.text = True, comp.finish_reason, comp.text
                 event.num_prompt_tokens = len(out.prompt_token_ids)
                 event.num_cached_tokens = out.num_cached_tokens
@@ -223,8 +258,8 @@ class AsyncLLMEngine:
                 cmd = self._commands.get_nowait()
             except queue.Empty:
                 break
-            if cmd[0] == "add":
-                slot = cmd[4]
+            if cmd[0] in ("add", "resume"):
+                slot = cmd[2]
                 event = EngineEvent("failed", slot.index, finished=True, error=reason)
                 batches.setdefault(slot.loop, []).append((slot.queue, event))
         for rid, slot in slots.items():
@@ -267,13 +302,18 @@ class AsyncLLMEngine:
             "generation_tokens": c.generation_tokens, "num_preemptions": c.num_preemptions,
             "num_requests_finished": c.num_finished, "num_requests_failed": c.num_failed,
             "num_requests_aborted": c.num_aborted,
-            "num_inflight": len(self._slots), "num_steps": self.engine.num_steps,
+            "num_inflight": len(self._slots), "num_paused": self.engine.num_paused,
+            "num_steps": self.engine.num_steps,
             "uptime_s": time.time() - self._started_s,
         }
 
 
-def _rejected(slot: _Slot, reason: str) -> EngineEvent:
-    return EngineEvent("rejected", slot.index, finished=True, error=reason or "rejected")
+_RESUME_CODES = {"unknown": 404, "not_paused": 409, "invalid": 400}
+
+
+def _rejected(slot: _Slot, reason: str, code: int = 400) -> EngineEvent:
+    return EngineEvent("rejected", slot.index, finished=True, error=reason or "rejected",
+                       code=code)
 
 
 def _put_all(items: list[tuple[asyncio.Queue, EngineEvent]]) -> None:

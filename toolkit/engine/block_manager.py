@@ -47,8 +47,15 @@ class PagedKVManager(KVManager):
         rest of the prefill; False (nothing changed) if they cannot be found by eviction.
 
         At least the last prefill token is always computed (it yields the next token), so a
-        match is used only up to the last full block before it.
+        match is used only up to the last full block before it. A resumed sequence whose KV
+        was preserved (it holds blocks) or swapped out (`seq.swapped`) keeps its
+        `num_prefilled` KV tokens and gets blocks for the rest only (the caller copies a
+        swapped one's blocks back in).
         """
+        if seq.block_table:
+            return self._admit_resident(seq)
+        if seq.swapped is not None:
+            return self._admit_swapped(seq)
         total = seq.prefill_len
         m = self._match(seq)
         usable = min(m.length, (total - 1) // self.block_size)
@@ -68,6 +75,31 @@ class PagedKVManager(KVManager):
         seq.held_tokens = need * self.block_size
         self.held_tokens += seq.held_tokens
         return True
+
+    def _admit_resident(self, seq: EngineSeq) -> bool:
+        need = max(self.blocks_for(seq.prefill_len) - len(seq.block_table), 0)
+        if need * self.block_size > self.available_tokens:
+            return False
+        self._hold(seq, need)
+        seq.num_cached_tokens = seq.num_prefilled
+        return True
+
+    def _admit_swapped(self, seq: EngineSeq) -> bool:
+        need = self.blocks_for(seq.prefill_len)
+        if need * self.block_size > self.available_tokens:
+            return False
+        node = self.cache.match(seq.request.key[:0]).node  # the root: nothing shared
+        self.cache.lock(node)
+        seq.node, seq.match_len, seq.num_tree_blocks = node, 0, 0
+        seq.block_table = []
+        self._hold(seq, need)
+        seq.num_cached_tokens = seq.num_prefilled
+        return True
+
+    def _hold(self, seq: EngineSeq, num_blocks: int) -> None:
+        seq.block_table.extend(self._take(num_blocks))
+        seq.held_tokens += num_blocks * self.block_size
+        self.held_tokens += num_blocks * self.block_size
 
     def finish_prefill(self, seq: EngineSeq) -> None:
         """Hand the prompt's full blocks to the tree; blocks another sequence cached first
@@ -103,9 +135,7 @@ class PagedKVManager(KVManager):
         needed); the caller checked `can_grow` first."""
         for seq in seqs:
             if len(seq.block_table) * self.block_size < seq.num_tokens:
-                seq.block_table.extend(self._take(1))
-                seq.held_tokens += self.block_size
-                self.held_tokens += self.block_size
+                self._hold(seq, 1)
 
     def allocate(self, num_tokens: int) -> bool:
         raise NotImplementedError("PagedKVManager allocates whole blocks: use grow()")
@@ -130,7 +160,8 @@ class PagedKVManager(KVManager):
 
     def check_integrity(self, seqs: list[EngineSeq] = ()) -> None:  # type: ignore[assignment]
         """Assert every block has exactly one owner and the slot accounting matches; `seqs`
-        are all sequences holding blocks (running ones)."""
+        are all sequences holding blocks (running ones, and paused or resumed ones that
+        kept their KV)."""
         self.cache.check_integrity()
         assert len(self.block_of_hash) == self.cache.total_size
         assert self.free_tokens == len(self.free_blocks) * self.block_size

@@ -69,6 +69,14 @@ class EngineConfig:
 
     `scheduler` names a local policy (`fcfs`, `lpm`, `preble`) or is a `LocalScheduler`
     object; `chunk_size` is the per-iteration token budget with chunked prefill on.
+
+    Pauses (requests added with `pause_after`): `pause_policy` names a KV-pause policy
+    (`preserve`, `discard`/`vllm`, `improved_discard`, `swap`, `infercept`/`min_waste`,
+    built with `pause_policy_kwargs`) or is a `PausePolicy` object; `swap_space_tokens` is
+    the host memory for swapped KV in token slots (None: as many as the GPU pool);
+    `pause_timeout_s` fails a request whose tool has not returned in time (None: never);
+    `pause_cost_model` (a `toolkit.cost` `CostModel`) gives the policy its iteration times,
+    else they are measured.
     """
 
     model: str | Path | None = None
@@ -91,6 +99,11 @@ class EngineConfig:
     enforce_eager: bool = False
     cuda_graph_batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     engine_id: int = 0
+    pause_policy: Any = "preserve"
+    pause_policy_kwargs: dict = field(default_factory=dict)
+    swap_space_tokens: int | None = None
+    pause_timeout_s: float | None = None
+    pause_cost_model: Any = None
 
     def __post_init__(self) -> None:
         if self.model is None and self.model_config is None:
@@ -99,6 +112,10 @@ class EngineConfig:
             raise ValueError("block_size, chunk_size and max_num_seqs must be positive")
         if self.num_kv_blocks is not None and self.num_kv_blocks <= 0:
             raise ValueError(f"num_kv_blocks must be positive, got {self.num_kv_blocks}")
+        if self.swap_space_tokens is not None and self.swap_space_tokens < 0:
+            raise ValueError(f"swap_space_tokens must be >= 0, got {self.swap_space_tokens}")
+        if self.pause_timeout_s is not None and self.pause_timeout_s <= 0:
+            raise ValueError(f"pause_timeout_s must be positive, got {self.pause_timeout_s}")
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> EngineConfig:

@@ -1,8 +1,15 @@
 """`LLMEngine`: requests in, steps of schedule -> run -> postprocess, outputs and records out.
 
 It emits the simulator's per-request events (`on_first_token`, `on_finish`, `on_fail` of a
-listener with the `toolkit.sim.engine.EngineListener` shape, plus `on_preempt` if the listener
-has it) and keeps one `RequestRecord` per request, timed by a real clock.
+listener with the `toolkit.sim.engine.EngineListener` shape, plus `on_preempt`, `on_pause`
+and `on_resume` if the listener has them) and keeps one `RequestRecord` per request, timed
+by a real clock.
+
+Pauses (InferCept): a request added with `pause_after=[n1, n2, ...]` pauses after n1
+generated tokens (an output with `paused=True`, finish reason "pause"), waits for
+`resume(request_id, tool_token_ids)`, generates n2 tokens, pauses again, ... and after the
+last resume generates `max_tokens` tokens. The engine's pause policy decides what happens to
+its KV meanwhile (see `toolkit.engine.pause`).
 """
 
 from __future__ import annotations
@@ -19,11 +26,14 @@ from toolkit.core.record import RequestRecord
 from toolkit.engine.block_manager import PagedKVManager
 from toolkit.engine.config import EngineConfig
 from toolkit.engine.outputs import CompletionOutput, RequestOutput
+from toolkit.engine.pause import PauseManager, ResumeError, check_pause_after, make_pause_policy
 from toolkit.engine.sampling import SamplingParams
-from toolkit.engine.scheduler import EngineScheduler, StepResult
+from toolkit.engine.scheduler import EngineScheduler, StepPlan, StepResult
 from toolkit.engine.sequence import EngineSeq, make_request
 from toolkit.engine.setup import build_components
+from toolkit.engine.swap import EnginePauseTiming, HostSwapSpace, timed
 from toolkit.route.base import EngineStats
+from toolkit.sched.seq import SeqStatus
 
 
 class LLMEngine:
@@ -43,6 +53,7 @@ class LLMEngine:
         self.max_model_len = parts.max_model_len
         self.scheduler = EngineScheduler(parts.policy, self.kv, parts.eos_token_ids,
                                          parts.max_model_len)
+        self.pauses = self._build_pauses(config)
         self.records: dict[str, RequestRecord] = {}
         self._seqs: dict[str, EngineSeq] = {}
         self._ids = itertools.count()
@@ -52,23 +63,44 @@ class LLMEngine:
     def from_kwargs(cls, listener: Any = None, **kwargs: Any) -> LLMEngine:
         return cls(EngineConfig.from_kwargs(**kwargs), listener=listener)
 
+    def _build_pauses(self, config: EngineConfig) -> PauseManager:
+        cache = self.runner.kv_cache
+        per_token = cache[:, :, 0, 0].numel() * cache.element_size()
+        timing = EnginePauseTiming(per_token, config.pause_cost_model)
+        space = config.swap_space_tokens
+        swap = HostSwapSpace(self.kv.capacity_tokens if space is None else space,
+                             config.block_size)
+        return PauseManager(make_pause_policy(config.pause_policy, config.pause_policy_kwargs),
+                            timing, swap, self.scheduler, cache, config.pause_timeout_s,
+                            config.enable_prefix_caching, config.engine_id)
+
     # -- requests ------------------------------------------------------------------------
     def add_request(self, prompt: str | Sequence[int], params: SamplingParams | None = None,
-                    request_id: str | None = None, arrival_s: float | None = None) -> str:
+                    request_id: str | None = None, arrival_s: float | None = None,
+                    pause_after: Sequence[int] = (),
+                    pause_durations_s: Sequence[float] | None = None) -> str:
         """Queue a text or token-id prompt; return its request id. A request that can never
-        fit the KV pool or the model length fails at once (`on_fail`, a failed record)."""
+        fit the KV pool or the model length fails at once (`on_fail`, a failed record).
+
+        `pause_after`: output lengths (each >= 1) of segments that end in a pause for a tool
+        (then `max_tokens` counts the tokens after the last resume). `pause_durations_s`:
+        the tools' true durations when known (a trace's oracle), shown to the pause policy.
+        """
         params = params if params is not None else SamplingParams()
+        pause_after = check_pause_after(pause_after)
         index = next(self._ids)
         rid = request_id if request_id is not None else str(index)
         if rid in self._seqs:
             raise ValueError(f"duplicate request id {rid!r}")
         text, ids = self._tokenize(prompt)
         arrival = self.clock() if arrival_s is None else arrival_s
-        req = make_request(rid, arrival, ids, params.max_tokens, self.config.block_size,
-                           self.config.enable_prefix_caching)
+        meta = {} if pause_durations_s is None else {"pause_durations_s": tuple(pause_durations_s)}
+        first_len = pause_after[0] if pause_after else params.max_tokens
+        req = make_request(rid, arrival, ids, first_len, self.config.block_size,
+                           self.config.enable_prefix_caching, meta)
         seed = params.seed if params.seed is not None else self.config.seed * 1_000_003 + index
         gen = None if params.greedy else torch.Generator().manual_seed(seed & (2**63 - 1))
-        seq = EngineSeq(req, ids, params, gen, prompt=text)
+        seq = EngineSeq(req, ids, params, gen, prompt=text, pause_after=pause_after)
         self._seqs[rid] = seq
         self.records[rid] = RequestRecord(request_id=rid, arrival_s=arrival,
                                           num_prompt_tokens=len(ids),
@@ -100,33 +132,99 @@ class LLMEngine:
     def _fail(self, seq: EngineSeq, reason: str) -> None:
         rec = self.records[seq.id]
         rec.failed, rec.error = True, reason
+        rec.num_pauses, rec.num_output_tokens = seq.num_pauses, seq.num_generated_total
         seq.finish_reason = "abort"
+        seq.status = SeqStatus.FINISHED
         if self.listener is not None:
             self.listener.on_fail(self.config.engine_id, seq, self.clock(), reason)
 
     def abort_request(self, request_id: str) -> bool:
         """Stop a request; its record is marked failed ("aborted"). False if unknown/done."""
-        seq = self.scheduler.abort(request_id)
+        seq = self.scheduler.abort(request_id) or self.pauses.abort(request_id, self.clock())
         if seq is None:
             return False
+        self.pauses.drop_kv(seq)
         self._fail(seq, "aborted")
         return True
 
+    # -- pauses --------------------------------------------------------------------------
+    def resume(self, request_id: str, token_ids: Sequence[int] = ()) -> None:
+        """Append a paused request's tool tokens to its context and let it go on; raise
+        `ResumeError` (a ValueError; `reason` 'unknown', 'not_paused' or 'invalid') if the
+        request is not paused or its context would not fit (it then stays paused)."""
+        seq = self._seqs.get(request_id)
+        if seq is None or seq.finish_reason is not None:
+            raise ResumeError(f"no live request {request_id!r} (unknown, finished or timed "
+                              "out)", "unknown")
+        if not seq.paused:
+            raise ResumeError(f"request {request_id!r} is not paused", "not_paused")
+        ids = [int(t) for t in token_ids]
+        self.pauses.check_fits(seq, len(ids), self.max_model_len)
+        now = self.clock()
+        self.pauses.resume(seq, ids, now)
+        hook = getattr(self.listener, "on_resume", None)
+        if hook is not None:
+            hook(self.config.engine_id, seq, now)
+
+    @property
+    def num_paused(self) -> int:
+        """Requests waiting for a tool (not counted by `has_unfinished`)."""
+        return len(self.pauses.paused)
+
+    def expire_paused(self) -> list[RequestOutput]:
+        """Fail the paused requests whose tool has not returned within `pause_timeout_s`
+        (record error 'tool timeout'); return their outputs. `step` calls it too."""
+        out = []
+        for seq in self.pauses.expired(self.clock()):
+            self._fail(seq, "tool timeout")
+            out.append(self.output(seq.id))
+        return out
+
+    def take_pause_log(self) -> list[dict[str, Any]]:
+        """One dict per pause that ended since the last call, keys
+        `toolkit.engine.pause.PAUSE_LOG_COLUMNS`: the simulator's pause columns (request id,
+        pause index, final and first action, duration, seconds until the final action,
+        context tokens, engine id) plus start time, swap fallback, swap-out seconds and
+        outcome ('resumed', 'timeout', 'aborted')."""
+        return self.pauses.take_log()
+
     # -- stepping ------------------------------------------------------------------------
     def has_unfinished(self) -> bool:
+        """Whether any request waits to run or runs (paused ones: `num_paused`)."""
         return self.scheduler.has_unfinished()
 
     def step(self) -> list[RequestOutput]:
-        """Run one iteration; return the outputs of the requests that got a token."""
+        """Run one iteration; return the outputs of the requests that got a token (a
+        request that paused has `paused=True`) and of those whose pause timed out."""
+        expired = self.expire_paused()
+        self.pauses.review(self.clock())
         plan = self.scheduler.schedule()
         self._report_preemptions()
         if plan is None:
-            return []
-        tokens = self.runner.run(plan)
+            return expired
+        for seq in plan.swap_in:
+            self.pauses.swap_in(seq)
+        tokens = self._run(plan)
         result = self.scheduler.postprocess(plan, tokens)
         self.num_steps += 1
-        self._emit(result, self.clock())
-        return [self.output(s.id) for s in result.updated]
+        now = self.clock()
+        self._pause(result.paused, now)
+        self._emit(result, now)
+        return expired + [self.output(s.id) for s in result.updated]
+
+    def _run(self, plan: StepPlan) -> list[int]:
+        tokens, secs = timed(self.runner.run, plan)
+        self.pauses.timing.observe_iteration(plan.num_tokens, secs)
+        self.pauses.last_query_tokens = plan.num_tokens
+        return tokens
+
+    def _pause(self, paused: list[EngineSeq], now: float) -> None:
+        hook = getattr(self.listener, "on_pause", None)
+        for seq in paused:
+            self.records[seq.id].num_pauses = seq.num_pauses
+            self.pauses.pause(seq, now)
+            if hook is not None:
+                hook(self.config.engine_id, seq, now)
 
     def _report_preemptions(self) -> None:
         preempted, self.scheduler.preempted = self.scheduler.preempted, []
@@ -139,6 +237,8 @@ class LLMEngine:
         engine_id = self.config.engine_id
         for seq in result.first_token:
             rec = self.records[seq.id]
+            if not math.isnan(rec.first_token_s):
+                continue  # a resumed segment's first token
             rec.first_token_s = now
             rec.num_cached_tokens = seq.first_cached_tokens
             if self.listener is not None:
@@ -146,24 +246,29 @@ class LLMEngine:
         for seq in result.finished:
             rec = self.records[seq.id]
             rec.finish_s = now
-            rec.num_output_tokens = seq.num_generated
+            rec.num_output_tokens = seq.num_generated_total
             rec.num_preemptions = seq.num_preemptions
+            rec.num_pauses = seq.num_pauses
             if self.listener is not None:
                 self.listener.on_finish(engine_id, seq, now)
 
     # -- views ---------------------------------------------------------------------------
     def output(self, request_id: str) -> RequestOutput:
-        """The current output of a request (text decoded once it has finished)."""
+        """The current output of a request (text decoded once it has finished or paused)."""
         seq = self._seqs[request_id]
         done = seq.finish_reason is not None
+        paused = seq.paused and not done
         out_ids = seq.output_token_ids
         text = ""
-        if done and self.tokenizer is not None:
+        if (done or paused) and self.tokenizer is not None:
             text = self.tokenizer.decode(out_ids, skip_special_tokens=seq.params.skip_special_tokens)
-        completion = CompletionOutput(0, text, out_ids, seq.finish_reason)
-        cached = max(seq.first_cached_tokens, 0)
-        return RequestOutput(request_id, seq.prompt, seq.token_ids[:seq.request.prompt_len],
-                             [completion], done, cached, seq.num_preemptions)
+        completion = CompletionOutput(0, text, out_ids, "pause" if paused else seq.finish_reason)
+        first = seq.segment_index == 0
+        cached = max(seq.first_cached_tokens if first else seq.num_cached_tokens, 0)
+        prompt = seq.prompt if first else None
+        return RequestOutput(request_id, prompt, seq.token_ids[:seq.request.prompt_len],
+                             [completion], done, cached, seq.num_preemptions, paused,
+                             seq.num_pauses)
 
     def stats(self) -> EngineStats:
         """Load and cache statistics, as a router sees them."""
@@ -173,7 +278,7 @@ class LLMEngine:
         return EngineStats(
             engine_id=self.config.engine_id, num_running=sched.running.num_running,
             num_waiting=len(sched.waiting),
-            num_waiting_tokens=sum(s.prefill_len for s in sched.waiting),
+            num_waiting_tokens=sum(s.remaining_prefill for s in sched.waiting),
             kv_used_tokens=self.kv.used_tokens, kv_capacity_tokens=self.kv.capacity_tokens,
             window_hit_ratio=sum(r.num_cached_tokens for r in recs) / prompt if prompt else 0.0,
         )
@@ -187,5 +292,8 @@ class LLMEngine:
         return out
 
     def check_integrity(self) -> None:
-        """Assert block ownership, slot accounting and the prefix cache's invariants."""
-        self.kv.check_integrity(self.scheduler.all_running())
+        """Assert block ownership, slot accounting, swap space and the prefix cache's
+        invariants."""
+        self.kv.check_integrity(self.scheduler.holding_blocks() + self.pauses.holding_blocks())
+        self.pauses.check_integrity()
+

@@ -4,6 +4,10 @@ A prompt is a string, a list of token ids, or a list of either (a batch). Beside
 fields a request may set `ignore_eos` (vLLM's extension). A response's `usage` reports, like
 OpenAI's, `prompt_tokens_details.cached_tokens`: the prompt tokens the prefix cache hit.
 Errors have OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
+
+Pauses (the toolkit's extension, InferCept): a completion request with `pause_after` (a
+list of segment output lengths) ends each segment with `finish_reason: "pause"`; its
+response `id` is the request id that `POST /v1/resume` (`ResumeRequest`) continues.
 """
 
 from __future__ import annotations
@@ -48,6 +52,38 @@ class CompletionRequest(BaseModel):
         return bool(self.stream_options and self.stream_options.get("include_usage"))
 
 
+class ResumeRequest(BaseModel):
+    """The body of `POST /v1/resume`: a paused request's id and its tool's output, as token
+    ids (`prompt_token_ids`) or `text` (tokenized without special tokens); the continuation
+    is answered like a completion (`stream`, `stream_options` as there)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: StrictStr
+    prompt_token_ids: list[StrictInt] | None = None
+    text: StrictStr | None = None
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    skip_special_tokens: bool = True
+
+    def include_usage(self) -> bool:
+        """Whether a streamed response should end with a usage chunk."""
+        return bool(self.stream_options and self.stream_options.get("include_usage"))
+
+
+def parse_resume_request(body: Any) -> ResumeRequest:
+    """Validate a decoded `/v1/resume` body; raise ValueError with a readable reason."""
+    if not isinstance(body, dict):
+        raise ValueError("the request body must be a JSON object")
+    try:
+        req = ResumeRequest.model_validate(body)
+    except ValidationError as e:
+        raise ValueError(describe_validation_error(e)) from None
+    if (req.prompt_token_ids is None) == (req.text is None):
+        raise ValueError("give the tool's output as exactly one of prompt_token_ids or text")
+    return req
+
+
 class PromptTokensDetails(BaseModel):
     """Breakdown of the prompt tokens; `cached_tokens` were served by the prefix cache."""
 
@@ -77,7 +113,7 @@ class CompletionChoice(BaseModel):
     index: int = 0
     text: str = ""
     logprobs: Any | None = None
-    finish_reason: Literal["stop", "length", "abort"] | None = None
+    finish_reason: Literal["stop", "length", "abort", "pause"] | None = None
     token_ids: list[int] | None = None  # extension: the ids behind `text`
 
 

@@ -7,17 +7,28 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class CompletionOutput:
-    """One completion of a request. `text` is filled when the request finishes."""
+    """One completion of a request. `text` is filled when the request finishes or pauses.
+
+    `finish_reason` is "stop", "length", "abort", "pause" (the request paused for a tool:
+    resume it with `LLMEngine.resume`), or None while it runs. With pauses, `token_ids` are
+    the current segment's tokens (those since the last resume).
+    """
 
     index: int
     text: str
     token_ids: list[int]
-    finish_reason: str | None = None  # "stop", "length", "abort", or None while running
+    finish_reason: str | None = None
 
 
 @dataclass(slots=True)
 class RequestOutput:
-    """A request's state after a step (or at the end of `generate`)."""
+    """A request's state after a step (or at the end of `generate`).
+
+    `paused`: the request waits for a tool (not finished). After a resume
+    `prompt_token_ids` is the whole context the current segment continues (the prompt,
+    generated and tool tokens so far) and `num_cached_tokens` the part of it that was not
+    recomputed; `num_pauses` counts the pauses so far.
+    """
 
     request_id: str
     prompt: str | None
@@ -26,3 +37,5 @@ class RequestOutput:
     finished: bool = False
     num_cached_tokens: int = 0
     num_preemptions: int = 0
+    paused: bool = False
+    num_pauses: int = 0

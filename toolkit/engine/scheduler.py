@@ -12,16 +12,19 @@ from dataclasses import dataclass, field
 
 from toolkit.engine.block_manager import PagedKVManager
 from toolkit.engine.sequence import EngineSeq
-from toolkit.sched.base import LocalScheduler, RunningState
+from toolkit.sched.base import FCFS_KEY, LocalScheduler, RunningState
 from toolkit.sched.seq import SeqStatus
 
 
 @dataclass(slots=True)
 class StepPlan:
-    """One model step: prefill chunks `(seq, num_new_tokens)` and decoding sequences."""
+    """One model step: prefill chunks `(seq, num_new_tokens)` and decoding sequences;
+    `swap_in` are resumed sequences admitted this step whose KV must first be copied back
+    from host memory into their new blocks."""
 
     prefill: list[tuple[EngineSeq, int]] = field(default_factory=list)
     decode: list[EngineSeq] = field(default_factory=list)
+    swap_in: list[EngineSeq] = field(default_factory=list)
 
     def sampled(self) -> list[EngineSeq]:
         """Sequences that get a token from this step: completed prefills, then decodes."""
@@ -35,11 +38,13 @@ class StepPlan:
 
 @dataclass(slots=True)
 class StepResult:
-    """What a step changed: sequences with a new token, and which of them finished/started."""
+    """What a step changed: sequences with a new token, and which of them finished, started
+    or paused (reached a segment's end: out of the running set, KV still held)."""
 
     updated: list[EngineSeq]
     first_token: list[EngineSeq]
     finished: list[EngineSeq]
+    paused: list[EngineSeq] = field(default_factory=list)
 
 
 class EngineScheduler:
@@ -66,11 +71,17 @@ class EngineScheduler:
     def all_running(self) -> list[EngineSeq]:
         return self.running.prefilling + self.decoding  # type: ignore[operator]
 
+    def holding_blocks(self) -> list[EngineSeq]:
+        """Running sequences plus waiting ones that kept their KV blocks (resumed)."""
+        return self.all_running() + [s for s in self.waiting if s.block_table]
+
     def schedule(self) -> StepPlan | None:
         """Make room for this step's decodes, then let the policy build the batch; None when
         there is nothing to run."""
         self._grow_decodes()
         batch = self.policy.schedule(self.waiting, self.running, self.kv)  # type: ignore[arg-type]
+        while not batch.prefill and not self.all_running() and self._drop_one_resident():
+            batch = self.policy.schedule(self.waiting, self.running, self.kv)  # type: ignore[arg-type]
         for seq in batch.admitted:
             seq.status = SeqStatus.RUNNING
             self._admit_counter += 1
@@ -78,8 +89,21 @@ class EngineScheduler:
             if seq.first_cached_tokens < 0:
                 seq.first_cached_tokens = seq.num_cached_tokens
             self.running.prefilling.append(seq)
-        plan = StepPlan(list(batch.prefill), list(self.decoding) if batch.with_decode else [])
+        plan = StepPlan(list(batch.prefill), list(self.decoding) if batch.with_decode else [],
+                        [s for s in batch.admitted if s.swapped is not None])
         return plan if plan.prefill or plan.decode else None
+
+    def _drop_one_resident(self) -> bool:
+        """Nothing runs and nothing could be admitted: free the blocks of the latest waiting
+        sequence that kept its KV (it will be recomputed) so the others can go on."""
+        resident = [s for s in self.waiting if s.block_table]
+        if not resident:
+            return False
+        seq = max(resident, key=FCFS_KEY)
+        self.kv.release(seq)
+        seq.num_prefilled = 0
+        seq.match_epoch = -1
+        return True
 
     def _grow_decodes(self) -> None:
         """Preempt the policy's victims until every decode has a slot for its next token."""
@@ -110,7 +134,7 @@ class EngineScheduler:
         done = {id(s) for s, _ in plan.prefill if not s.in_prefill}
         if done:
             self.running.prefilling = [s for s in self.running.prefilling if id(s) not in done]
-        first, finished = [], []
+        first, finished, paused = [], [], []
         for seq, token in zip(updated, tokens):
             if id(seq) in done:
                 self.kv.finish_prefill(seq)
@@ -122,17 +146,36 @@ class EngineScheduler:
                 first.append(seq)
             if self._check_finish(seq, token):
                 finished.append(seq)
+            elif seq.num_generated >= seq.request.output_len and seq.pauses_at_segment_end:
+                paused.append(seq)
         for seq in finished:
             self._retire(seq)
-        return StepResult(updated, first, finished)
+        for seq in paused:
+            self._park(seq)
+        return StepResult(updated, first, finished, paused)
 
     def _check_finish(self, seq: EngineSeq, token: int) -> bool:
         p = seq.params
         if token in p.stop_token_ids or (not p.ignore_eos and token in self.eos_token_ids):
             seq.finish_reason = "stop"
-        elif seq.num_generated >= p.max_tokens or seq.num_tokens >= self.max_model_len:
+        elif seq.num_tokens >= self.max_model_len or (
+                seq.num_generated >= seq.request.output_len and not seq.pauses_at_segment_end):
             seq.finish_reason = "length"
         return seq.finish_reason is not None
+
+    def _park(self, seq: EngineSeq) -> None:
+        """A segment ended: out of the running set, its blocks still held (the pause
+        policy decides what happens to them)."""
+        self.decoding.remove(seq)
+        self.running.num_decode -= 1
+        seq.status = SeqStatus.WAITING
+        seq.paused = True
+        seq.num_pauses += 1
+
+    def requeue(self, seq: EngineSeq) -> None:
+        """Put a resumed sequence back into the waiting queue."""
+        seq.status = SeqStatus.WAITING
+        self.waiting.append(seq)
 
     def _retire(self, seq: EngineSeq) -> None:
         self.decoding.remove(seq)
@@ -145,6 +188,8 @@ class EngineScheduler:
         for seq in self.waiting:
             if seq.id == request_id:
                 self.waiting.remove(seq)
+                self.kv.release(seq)  # a resumed one may hold blocks
+                seq.status = SeqStatus.FINISHED
                 return seq
         for seq in self.all_running():
             if seq.id == request_id:

@@ -43,13 +43,22 @@ class EngineSeq(Seq):
     `token_ids` holds the prompt then the output so far. `block_table` lists the physical KV
     blocks of the sequence in order; its first `num_tree_blocks` belong to the prefix cache
     (shared, read-only), the rest to this sequence.
+
+    Pauses (InferCept): `pause_after` lists the output lengths of the segments that end in a
+    tool call. The current segment's request (`request`) has the whole context so far as its
+    prompt and the segment's length as its `output_len` (the last segment: `max_tokens`);
+    `num_generated` counts the segment's tokens, `num_generated_before` those of earlier
+    segments. While paused, `paused` is set and the KV lives on the GPU (`block_table`), in
+    host memory (`swapped`) or nowhere (recomputed on resume).
     """
 
     __slots__ = ("token_ids", "params", "generator", "block_table", "num_tree_blocks",
-                 "finish_reason", "prompt")
+                 "finish_reason", "prompt", "pause_after", "num_pauses", "num_generated_before",
+                 "paused", "swapped")
 
     def __init__(self, request: Request, token_ids: Sequence[int], params: SamplingParams,
-                 generator: torch.Generator | None, prompt: str | None = None) -> None:
+                 generator: torch.Generator | None, prompt: str | None = None,
+                 pause_after: Sequence[int] = ()) -> None:
         super().__init__(request)
         self.token_ids = list(token_ids)
         self.params = params
@@ -58,6 +67,11 @@ class EngineSeq(Seq):
         self.num_tree_blocks = 0
         self.finish_reason: str | None = None
         self.prompt = prompt
+        self.pause_after = tuple(pause_after)
+        self.num_pauses = 0
+        self.num_generated_before = 0
+        self.paused = False
+        self.swapped: object | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -65,4 +79,47 @@ class EngineSeq(Seq):
 
     @property
     def output_token_ids(self) -> list[int]:
+        """The tokens generated in the current segment (all of them without pauses)."""
         return self.token_ids[self.request.prompt_len:]
+
+    @property
+    def num_generated_total(self) -> int:
+        """Tokens generated over all segments (tool tokens not counted)."""
+        return self.num_generated_before + self.num_generated
+
+    @property
+    def segment_index(self) -> int:
+        """The segment generated now, or last if paused (0 before the first resume)."""
+        return self.num_pauses - 1 if self.paused else self.num_pauses
+
+    @property
+    def pauses_at_segment_end(self) -> bool:
+        """Whether reaching the current segment's `output_len` pauses (else it finishes)."""
+        return self.num_pauses < len(self.pause_after)
+
+    @property
+    def next_output_len(self) -> int:
+        """While paused: the output length of the segment that follows (`num_pauses` counts
+        this pause already)."""
+        nxt = self.num_pauses
+        return self.pause_after[nxt] if nxt < len(self.pause_after) else self.params.max_tokens
+
+    def continue_with(self, tool_token_ids: Sequence[int], block_size: int,
+                      prefix_caching: bool) -> None:
+        """Append a tool's tokens and start the next segment: the whole context becomes the
+        new request's prompt, and `num_prefilled` stays at the KV tokens kept (the caller
+        sets it to 0 when the KV was discarded)."""
+        kv_tokens = self.num_tokens - 1  # the last sampled token has no KV yet
+        self.token_ids.extend(int(t) for t in tool_token_ids)
+        old = self.request
+        output_len = self.next_output_len
+        self.request = make_request(old.id, old.arrival_s, self.token_ids, output_len,
+                                    block_size, prefix_caching, old.meta)
+        self.num_generated_before += self.num_generated
+        self.num_generated = 0
+        self.recompute_tokens = 0
+        self.num_prefilled = kv_tokens
+        self.paused = False
+        self.match_epoch = -1
+        self.match_hint = None
+        self.priority_len = -1

@@ -11,6 +11,12 @@ the prefix cache hit in `prompt_tokens_details.cached_tokens`. A malformed reque
 naming the reason. `GET /health`, `GET /v1/models` and `GET /metrics` (JSON: load and cache
 statistics) complete the API; every response carries `x-backend-id: <engine id>`. A client
 that disconnects has its request aborted in the engine.
+
+Pauses: a one-choice completion with `"pause_after": [n1, ...]` answers with `finish_reason:
+"pause"` after n1 tokens, its `id` being the request id; `POST /v1/resume` `{"request_id",
+"prompt_token_ids" or "text"}` appends the tool's output and answers the continuation as a
+completion (same `id`, `usage.prompt_tokens` = the whole context), up to `max_tokens` after
+the last pause. Unknown/finished/timed-out id: 404; not paused: 409; bad body or too long: 400.
 """
 
 from __future__ import annotations
@@ -37,8 +43,10 @@ from toolkit.engine.openai_protocol import (
     ModelCard,
     ModelList,
     error_body,
+    parse_resume_request,
 )
-from toolkit.engine.serve_request import Stream, prepare_jobs
+from toolkit.engine.sampling import SamplingParams
+from toolkit.engine.serve_request import Job, Stream, prepare_jobs, tool_token_ids
 from toolkit.engine.setup import load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -61,25 +69,43 @@ class CompletionServer:
     async def completions(self, raw: Request) -> Response:
         """`POST /v1/completions`."""
         try:
-            body = await raw.json()
-        except ValueError:
-            return _error(400, "the request body is not valid JSON")
-        try:
-            req, jobs = prepare_jobs(body, self.tokenizer, self.engine.max_model_len,
-                                     self.engine.model_config.vocab_size)
+            req, jobs = prepare_jobs(await _json_body(raw), self.tokenizer,
+                                     self.engine.max_model_len, self.engine.model_config.vocab_size)
         except ValueError as exc:
             return _error(400, str(exc))
         if not self.aengine.alive:
             return _error(503, "the engine is not running", "server_error")
         rid = f"cmpl-{uuid.uuid4().hex}"
-        stream = Stream(rid, req.model or self.model_name, jobs, self.tokenizer, req.stream)
+        stream = Stream(rid, req.model or self.model_name, jobs, self.tokenizer, req.stream,
+                        pausable=bool(jobs[0].pause_after))
         for i, job in enumerate(jobs):
-            self.aengine.submit(stream.request_id(i), job.prompt_ids, job.params, stream.queue, i)
+            self.aengine.submit(stream.request_id(i), job.prompt_ids, job.params, stream.queue, i,
+                                job.pause_after)
+        return await self._answer(stream, raw, req.stream, req.include_usage())
+
+    async def resume(self, raw: Request) -> Response:
+        """`POST /v1/resume`: continue a paused request with its tool's output."""
+        try:
+            req = parse_resume_request(await _json_body(raw))
+            ids = tool_token_ids(req.prompt_token_ids, req.text, self.tokenizer,
+                                 self.engine.model_config.vocab_size)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        if not self.aengine.alive:
+            return _error(503, "the engine is not running", "server_error")
+        job = Job([], SamplingParams(skip_special_tokens=req.skip_special_tokens))
+        stream = Stream(req.request_id, self.model_name, [job], self.tokenizer, req.stream,
+                        pausable=True)
+        self.aengine.resume(req.request_id, ids, stream.queue)
+        return await self._answer(stream, raw, req.stream, req.include_usage())
+
+    async def _answer(self, stream: Stream, raw: Request, streamed: bool,
+                      include_usage: bool) -> Response:
         failure = await self._await_accepted(stream)
         if failure is not None:
             return failure
-        if req.stream:
-            return StreamingResponse(self._sse(stream, req.include_usage()),
+        if streamed:
+            return StreamingResponse(self._sse(stream, include_usage),
                                      media_type="text/event-stream")
         return await self._complete(stream, raw)
 
@@ -95,7 +121,7 @@ class CompletionServer:
         self._abort(stream)
         if error.kind == "rejected":
             prefix = f"prompt {error.index}: " if len(stream.jobs) > 1 else ""
-            return _error(400, prefix + error.error)
+            return _error(error.code, prefix + error.error)
         return _error(500, error.error, "server_error")
 
     async def _complete(self, stream: Stream, raw: Request) -> Response:
@@ -170,6 +196,14 @@ async def _on_disconnect(raw: Request, queue: asyncio.Queue) -> None:
             return
 
 
+async def _json_body(raw: Request) -> Any:
+    """The decoded body; ValueError if it is not JSON."""
+    try:
+        return await raw.json()
+    except ValueError:
+        raise ValueError("the request body is not valid JSON") from None
+
+
 def _json(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
@@ -217,6 +251,7 @@ def build_app(engine_config: EngineConfig | LLMEngine, model_name: str | None = 
     app = FastAPI(title="toolkit engine server", lifespan=lifespan)
     app.state.server = server
     app.add_api_route("/v1/completions", server.completions, methods=["POST"])
+    app.add_api_route("/v1/resume", server.resume, methods=["POST"])
     app.add_api_route("/health", server.health, methods=["GET"])
     app.add_api_route("/v1/models", server.models, methods=["GET"])
     app.add_api_route("/metrics", server.metrics, methods=["GET"])
@@ -243,6 +278,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pause-policy", default="preserve")
+    p.add_argument("--swap-space-tokens", type=int, default=None)
+    p.add_argument("--pause-timeout-s", type=float, default=None)
     p.add_argument("--served-model-name", default=None)
     p.add_argument("--log-level", default="warning")
     return p.parse_args(argv)
@@ -255,7 +293,9 @@ def engine_config_from_args(a: argparse.Namespace) -> EngineConfig:
                         block_size=a.block_size, scheduler=a.scheduler, chunk_size=a.chunk_size,
                         max_num_seqs=a.max_num_seqs, max_model_len=a.max_model_len,
                         enable_prefix_caching=not a.no_prefix_caching, device=a.device,
-                        dtype=a.dtype, seed=a.seed, **extra)
+                        dtype=a.dtype, seed=a.seed, pause_policy=a.pause_policy,
+                        swap_space_tokens=a.swap_space_tokens,
+                        pause_timeout_s=a.pause_timeout_s, **extra)
 
 
 def main(argv: list[str] | None = None) -> None:

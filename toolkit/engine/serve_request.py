@@ -31,10 +31,11 @@ _UNSUPPORTED = {  # field: (values that mean "off", reason)
 
 
 class Job(NamedTuple):
-    """One engine request: a choice of the HTTP request."""
+    """One engine request: a choice of the HTTP request (`pause_after`: its segments)."""
 
     prompt_ids: list[int]
     params: SamplingParams
+    pause_after: tuple[int, ...] = ()
 
 
 def prepare_jobs(body: Any, tokenizer: Any, max_model_len: int, vocab_size: int
@@ -50,12 +51,39 @@ def prepare_jobs(body: Any, tokenizer: Any, max_model_len: int, vocab_size: int
     if len(prompts) * req.n > MAX_CHOICES:
         raise ValueError(f"n: {len(prompts)} prompts times n={req.n} exceeds {MAX_CHOICES} choices")
     params = _sampling_params(req, extra)
+    pause_after = _pause_after(extra.get("pause_after"), len(prompts) * req.n)
     jobs = []
     for i, prompt in enumerate(prompts):
         where = f"prompt[{i}]" if len(prompts) > 1 else "prompt"
         ids = _prompt_ids(prompt, tokenizer, vocab_size, max_model_len, where)
-        jobs.extend(Job(ids, p) for p in params)
+        jobs.extend(Job(ids, p, pause_after) for p in params)
     return req, jobs
+
+
+def _pause_after(value: Any, num_choices: int) -> tuple[int, ...]:
+    """The `pause_after` extension: positive segment lengths, for a single choice only."""
+    if value is None or value == []:
+        return ()
+    if not isinstance(value, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in value):
+        raise ValueError("pause_after: must be a list of positive integers")
+    if num_choices != 1:
+        raise ValueError("pause_after: needs a single prompt and n=1")
+    return tuple(value)
+
+
+def tool_token_ids(ids: list[int] | None, text: str | None, tokenizer: Any,
+                   vocab_size: int) -> list[int]:
+    """A `/v1/resume` body's tool output as token ids (text without special tokens)."""
+    if ids is None:
+        if tokenizer is None:
+            raise ValueError("text: the model folder has no tokenizer; send prompt_token_ids")
+        return [int(t) for t in tokenizer.encode(text, add_special_tokens=False)]
+    bad = next((t for t in ids if not 0 <= t < vocab_size), None)
+    if bad is not None:
+        raise ValueError(f"prompt_token_ids: token id {bad} is outside the vocabulary "
+                         f"[0, {vocab_size})")
+    return list(ids)
 
 
 def _sampling_params(req: CompletionRequest, extra: dict[str, Any]) -> list[SamplingParams]:
@@ -145,8 +173,9 @@ class Stream:
     """One HTTP request's sub-requests: their queue of `EngineEvent`s and what they made."""
 
     def __init__(self, stream_id: str, model: str, jobs: list[Job], tokenizer: Any,
-                 incremental: bool = True) -> None:
+                 incremental: bool = True, pausable: bool = False) -> None:
         self.id = stream_id
+        self.pausable = pausable
         self.model = model
         self.jobs = jobs
         self.created = int(time.time())
@@ -159,12 +188,14 @@ class Stream:
         self.texts = [""] * n
         self.finish_reasons: list[str | None] = [None] * n
         self.cached_tokens = [0] * n
+        self.prompt_tokens = [len(j.prompt_ids) for j in jobs]
         self._detok = [IncrementalDetokenizer(tokenizer, j.params.skip_special_tokens)
                        for j in jobs]
 
     def request_id(self, index: int) -> str:
-        """The engine request id of choice `index` (unique: the stream id is a UUID)."""
-        return f"{self.id}-{index}"
+        """The engine request id of choice `index` (unique: the stream id is a UUID); a
+        pausable stream has one choice whose request id is the stream id."""
+        return self.id if self.pausable else f"{self.id}-{index}"
 
     @property
     def done(self) -> bool:
@@ -209,6 +240,7 @@ class Stream:
             self.finish_reasons[i] = event.finish_reason
             self.texts[i] = event.text
             self.cached_tokens[i] = event.num_cached_tokens
+            self.prompt_tokens[i] = event.num_prompt_tokens or self.prompt_tokens[i]
             if self.incremental:
                 piece += self._detok[i].finish(event.text)
         return piece
@@ -220,7 +252,8 @@ class Stream:
                 for i in range(len(self.jobs))]
 
     def usage(self) -> CompletionUsage:
-        """Token counts over all choices (each choice counts its prompt, as OpenAI does)."""
-        prompt = sum(len(j.prompt_ids) for j in self.jobs)
+        """Token counts over all choices (each choice counts its prompt, as OpenAI does;
+        after a resume the prompt is the whole context)."""
+        prompt = sum(self.prompt_tokens)
         completion = sum(len(t) for t in self.token_ids)
         return CompletionUsage.of(prompt, completion, sum(self.cached_tokens))
