@@ -35,9 +35,10 @@ def normalized_latency(df: pd.DataFrame, end_s: float, with_returned: bool = Fal
     return (finish - df["arrival_s"] - df["pause_s_total"]).clip(lower=0) / tokens.clip(lower=1)
 
 
-def infercept_summary(df: pd.DataFrame, pauses: pd.DataFrame, cluster: Any, cfg: DictConfig,
-                      end_s: float) -> dict[str, Any]:
-    """One run's figures: latency percentiles (ms/token), throughput, TTFT, waste, pauses."""
+def infercept_summary(df: pd.DataFrame, pauses: pd.DataFrame, meters: list[WasteMeter],
+                      cfg: DictConfig, end_s: float) -> dict[str, Any]:
+    """One run's figures: latency percentiles (ms/token), throughput, TTFT, waste (from the
+    simulated engines' meters; none for a real engine), pauses."""
     ok = df[~df["failed"]]
     norm = normalized_latency(ok, end_s) * 1000
     window = float(cfg.run.window_s) if cfg.run.window_s else end_s
@@ -54,10 +55,11 @@ def infercept_summary(df: pd.DataFrame, pauses: pd.DataFrame, cluster: Any, cfg:
         out[f"norm_latency_ms_p{q}"] = float(np.percentile(norm, q)) if len(norm) else math.nan
     with_ret = normalized_latency(ok, end_s, with_returned=True) * 1000
     out["norm_latency_incl_returned_ms_mean"] = float(with_ret.mean()) if len(ok) else math.nan
-    meter = WasteMeter()
-    for eng in cluster.engines:
-        meter = meter.merge(eng.meter)
-    out.update(meter.summary())
+    if meters:
+        meter = WasteMeter()
+        for m in meters:
+            meter = meter.merge(m)
+        out.update(meter.summary())
     counts = pauses["action"].value_counts() if len(pauses) else pd.Series(dtype=int)
     for action in ("preserve", "discard", "swap"):
         out[f"pauses_{action}"] = int(counts.get(action, 0))

@@ -27,7 +27,7 @@ def main(cfg: DictConfig) -> float:
     _, s = run_infercept(cfg, out_dir)
     log.info("normalized latency %.1f ms/token (p99 %.1f), %.3f req/s, waste %.1f%% -> %s",
              s["norm_latency_ms_mean"], s["norm_latency_ms_p99"], s["throughput_rps"],
-             100 * s["waste_frac"], out_dir)
+             100 * s.get("waste_frac", float("nan")), out_dir)
     return float(s["norm_latency_ms_mean"])
 
 

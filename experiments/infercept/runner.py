@@ -58,10 +58,14 @@ def build_pause_cluster(cfg: DictConfig, trace: Trace) -> Any:
 
 
 def run_infercept(cfg: DictConfig, out_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
-    """Run one configuration on the simulator; write results into `out_dir` when given."""
+    """Run one configuration; write results into `out_dir` when given."""
+    if cfg.backend.name == "engine_inprocess":
+        from experiments.infercept.engine_backend import run_engine
+
+        return run_engine(cfg, out_dir)
     if cfg.backend.name != "sim":
-        raise ConfigError("backend", f"InferCept runs on backend=sim here, not {cfg.backend.name!r}"
-                          " (the engine's pause API: toolkit.engine, tests/engine/test_pause.py)")
+        raise ConfigError("backend", f"InferCept runs on backend=sim or engine_inprocess, not "
+                          f"{cfg.backend.name!r}")
     trace = build_trace(cfg)
     cluster = build_pause_cluster(cfg, trace)
     until = float(cfg.run.window_s) * float(cfg.run.drain_factor) if cfg.run.window_s else math.inf
@@ -71,11 +75,14 @@ def run_infercept(cfg: DictConfig, out_dir: str | Path | None = None) -> tuple[p
         pauses = pd.DataFrame([row for e in cluster.engines for row in e.pause_rows],
                               columns=PAUSE_COLUMNS)
         df = with_pause_columns(records_to_frame(cluster.records.values()), trace)
+        done = pauses.groupby("request_id").size()  # unfinished requests count theirs too
+        df["num_pauses"] = df["request_id"].map(done).fillna(0).astype(int)
         if out_dir is not None:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             pauses.to_parquet(Path(out_dir) / "pauses.parquet", index=False)
             write_results(out_dir, cfg, df, None)
-    summary = infercept_summary(df, pauses, cluster, cfg, end_s=min(until, cluster.loop.now_s))
+    meters = [e.meter for e in cluster.engines]
+    summary = infercept_summary(df, pauses, meters, cfg, end_s=min(until, cluster.loop.now_s))
     if out_dir is not None:
         write_results(out_dir, cfg, df, summary)
     return df, summary
