@@ -81,12 +81,14 @@ def run_fig2(results_dir: str | Path, quick: bool = False, overrides: Sequence[s
 
 def sustainable_rate(df: pd.DataFrame, threshold_ms: float) -> pd.DataFrame:
     """Per setup and series, the highest rate whose mean normalized latency stays at or under
-    `threshold_ms`, interpolated linearly between swept rates (NaN: never under)."""
+    `threshold_ms`, interpolated linearly between swept rates (NaN: never under;
+    `lower_bound`: still under at the highest rate swept)."""
     rows = []
     for (setup, series), g in df.sort_values("rps").groupby(["setup", "series"]):
+        lat = g["norm_latency_ms_mean"].to_numpy()
         rows.append({"setup": setup, "series": series, "threshold_ms": threshold_ms,
-                     "rps": _crossing(g["rps"].to_numpy(), g["norm_latency_ms_mean"].to_numpy(),
-                                      threshold_ms)})
+                     "rps": _crossing(g["rps"].to_numpy(), lat, threshold_ms),
+                     "lower_bound": bool(len(lat) and lat.max() <= threshold_ms)})
     return pd.DataFrame(rows)
 
 
@@ -106,6 +108,8 @@ def rate_ratios(df: pd.DataFrame, thresholds: Sequence[float], base: str = "vLLM
     wide = tab.pivot_table(index=["setup", "threshold_ms"], columns="series", values="rps")
     out = wide[[base, series]].copy()
     out["ratio"] = out[series] / out[base]
+    bound = tab[tab["series"] == series].set_index(["setup", "threshold_ms"])["lower_bound"]
+    out["ratio_is_lower_bound"] = bound.reindex(out.index).fillna(False).astype(bool)
     return out.reset_index()
 
 
