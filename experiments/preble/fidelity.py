@@ -16,21 +16,29 @@ import pandas as pd
 
 from experiments.common.sweep import run_points
 from experiments.preble.figures import CONFIG_MODULE
+from toolkit.engine.profile import PROFILE_VERSION
 
 BLOCK_SIZE, NUM_KV_BLOCKS = 16, 512
 TRACE = ["workload=toolbench", "workload.num_prefixes=20", "trace.keep_every=4",
          "trace.vocab_size=768", "trace.max_output_len=48", "model=llama3-8b", "gpu=h200"]
-METRICS = ("latency_s_mean", "latency_s_p99", "ttft_s_mean", "ttft_s_p99", "throughput_rps",
-           "cache_hit_ratio")
+METRICS = ("latency_s_mean", "latency_s_p99", "ttft_s_mean", "ttft_s_p99", "tpot_s_mean",
+           "throughput_rps", "cache_hit_ratio")
 
 
 def ensure_profile(path: Path, quick: bool) -> Path:
-    """Profile the tiny model on this CPU (one thread) into `path` unless it exists."""
+    """Profile the tiny model on this CPU (one thread) into `path` unless it exists. Name the
+    file by `PROFILE_VERSION` (see `profile_path`) so that a profiler measuring something new
+    writes a new file, and the simulator points that read it are rerun, not read back."""
     if not path.exists():
         cmd = [sys.executable, "-m", "toolkit.engine.profile", "--model", "tiny", "--out",
                str(path), "--threads", "1", *(["--quick"] if quick else [])]
         subprocess.run(cmd, check=True, capture_output=True, timeout=1200)
     return path
+
+
+def profile_path(out: Path) -> Path:
+    """The profile file of the current profiler version under `out`."""
+    return out / f"profile_cpu_v{PROFILE_VERSION}.json"
 
 
 # (setup, real backend, GPUs): the engine alone in this process (what the simulator models),
@@ -40,18 +48,21 @@ SETUPS = (("inprocess_1", "engine_inprocess", 1), ("http_2", "engine", 2))
 
 def run_fidelity(quick: bool = False, overrides: Sequence[str] = (),
                  results_dir: str | Path = "results/preble", rates: Sequence[float] = (6, 12, 18),
-                 system: str = "preble") -> pd.DataFrame:
+                 system: str = "preble", setups: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per (setup, rate, backend); real runs go one at a time (they need the cores).
 
-    Rates are per 2 GPUs (the workload scales with `cluster.num_gpus`)."""
+    Rates are per 2 GPUs (the workload scales with `cluster.num_gpus`); `setups` picks some
+    of `SETUPS` by name (default: all)."""
     out = Path(results_dir) / "fidelity"
-    profile = ensure_profile(out / "profile_cpu.json", quick)
+    profile = ensure_profile(profile_path(out), quick)
     n = 80 if quick else 300
     rates = rates[:1] if quick else rates
     common = [*TRACE, f"system={system}", f"workload.num_requests={n}",
               f"cluster.kv_capacity_tokens={BLOCK_SIZE * NUM_KV_BLOCKS}"]
     points = []
     for setup, real, gpus in SETUPS:
+        if setups is not None and setup not in setups:
+            continue
         for rps in rates:
             for backend in (real, "sim"):
                 ov = [*common, f"workload.rps={rps}", f"backend={backend}",

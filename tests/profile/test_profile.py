@@ -35,16 +35,23 @@ def test_file_has_the_calibration_layout(quick_profile: tuple[Path, dict[str, An
     assert data == json.loads(json.dumps(result))
     assert data["info"]["device"].startswith("cpu")
     assert {"torch", "dtype", "model"} <= set(data["info"])
+    assert data["info"]["profile_version"] == profile.PROFILE_VERSION
     (entry,) = data["models"]
     assert (entry["model"], entry["tp"], entry["layers"]) == ("tiny-llama", 1, 2)
     grid = profile.QUICK_GRID
     assert len(entry["prefill"]) == len(grid["n_new"]) * len(grid["n_cached"])
     assert len(entry["decode"]) == len(grid["batch"]) * len(grid["ctx"])
     for row in entry["prefill"]:
-        assert set(row) == {"n_new", "n_cached", "s"} and 0 < row["s"] < 1
+        assert set(row) == {"n_new", "n_cached", "s", "mean_s"} and 0 < row["s"] < 1
+        assert 0 < row["mean_s"] < 1
     for row in entry["decode"]:
-        assert set(row) == {"batch", "ctx", "graph_s", "eager_s"}
+        assert set(row) == {"batch", "ctx", "graph_s", "eager_s", "mean_s"}
         assert row["graph_s"] == row["eager_s"] and 0 < row["graph_s"] < 1
+        assert 0 < row["mean_s"] < 1
+    for row in entry["mixed"]:
+        assert {"s", "mean_s"} <= set(row)
+    assert [r["idle_s"] for r in entry["wake"]] == list(profile.WAKE_IDLE_S)
+    assert entry["wake"][0]["idle_s"] == 0 and all(r["extra_s"] >= 0 for r in entry["wake"])
 
 
 def test_times_grow_with_work(quick_profile: tuple[Path, dict[str, Any]]) -> None:
@@ -61,7 +68,7 @@ def test_times_grow_with_work(quick_profile: tuple[Path, dict[str, Any]]) -> Non
 
 def test_profiled_cost_model_reads_the_file(quick_profile: tuple[Path, dict[str, Any]]) -> None:
     path, result = quick_profile
-    cost = profile.load_profiled_cost_model(path, mixed_correction=False)
+    cost = profile.load_profiled_cost_model(path, mixed_correction=False, use_mean=False)
     assert cost.model.name == "tiny-llama" and cost.gpu.name == "cpu"
     entry = result["models"][0]
     for row in entry["decode"]:  # the envelope keeps every point or lowers it
@@ -82,8 +89,31 @@ def test_mixed_rows_correct_mixed_iterations(quick_profile: tuple[Path, dict[str
         assert fixed.iteration_s(shape) == base.iteration_s(shape)  # one part: unchanged
     def err(c):
         return sum((c.iteration_s(BatchShape((r["n_new"],), (r["n_cached"],), r["batch"],
-                                             r["batch"] * r["ctx"])) - r["s"]) ** 2 for r in rows)
+                                             r["batch"] * r["ctx"])) - r["mean_s"]) ** 2
+                   for r in rows)
     assert err(fixed) <= err(base)  # least squares cannot do worse than no correction
+
+
+def test_mean_tables_price_the_mean_step(quick_profile: tuple[Path, dict[str, Any]]) -> None:
+    """`use_mean` reads each row's mean: points on the monotone envelope are reproduced."""
+    path, result = quick_profile
+    cost = profile.load_profiled_cost_model(path, mixed_correction=False)
+    entry = result["models"][0]
+    for row in entry["decode"]:
+        assert cost.decode_s(row["batch"], row["ctx"]) <= row["mean_s"] * (1 + 1e-9)
+    smallest = min(r["mean_s"] for r in entry["decode"] + entry["prefill"])
+    assert cost.floor_s == pytest.approx(smallest)
+
+
+def test_wake_rows_price_the_arrival_path(quick_profile: tuple[Path, dict[str, Any]]) -> None:
+    """The first iteration after idleness pays the measured arrival path, admission included
+    (the `idle_s = 0` row) instead of nothing at no idleness."""
+    path, result = quick_profile
+    cost = profile.load_profiled_cost_model(path)
+    wake = result["models"][0]["wake"]
+    for row in wake:
+        assert cost.wake_s(row["idle_s"]) == pytest.approx(row["extra_s"])
+    assert cost.wake_s(10.0) == pytest.approx(wake[-1]["extra_s"])
 
 
 def test_register_profile_reaches_the_factory(
@@ -98,7 +128,8 @@ def test_register_profile_reaches_the_factory(
     assert (model, gpu) == ("tiny-llama", "cpu")
     cost = make_cost_model("profiled", model, gpu, calibration_path=str(path),
                            use_graph_prefill=False)
-    assert cost.decode_s(4, 16) == profile.load_profiled_cost_model(path).decode_s(4, 16)
+    loaded = profile.load_profiled_cost_model(path, mixed_correction=False, use_mean=False)
+    assert cost.decode_s(4, 16) == loaded.decode_s(4, 16)
 
 
 def test_cli_grid_flags(tmp_path: Path) -> None:

@@ -4,6 +4,8 @@
 and decode tables. When a profile also holds measured mixed iterations (`mixed[]` rows:
 batch, ctx, n_new, n_cached, s), `MixedCorrectedCostModel` fits the residual of those rows
 as c0 + c1·num_decode by least squares and adds it to every iteration that has both parts.
+It also carries the measured extra time of a request arriving at an idle engine (`wake`
+rows; see `toolkit.engine.profile`).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ def fit_mixed_residual(base: CostModel, rows: list[dict]) -> tuple[float, float]
 
 class MixedCorrectedCostModel(CostModel):
     """`base`, plus c0 + c1·num_decode on iterations with both prefill and decode work, plus
-    the measured wake-up cost of the first iteration after idleness (`wake`: rows of
-    idle_s and extra_s, interpolated linearly, constant beyond the last row)."""
+    the measured wake-up cost of the first iteration after idleness
+    (`wake`: rows of idle_s and extra_s, interpolated linearly, constant beyond the last row;
+    0 at no idleness unless a row gives idle_s = 0)."""
 
     def __init__(self, base: CostModel, c0_s: float, c1_s: float,
                  wake: list[dict] | None = None) -> None:
@@ -37,8 +40,10 @@ class MixedCorrectedCostModel(CostModel):
         self.c0_s = c0_s
         self.c1_s = c1_s
         rows = sorted(wake or [], key=lambda r: r["idle_s"])
-        self._wake_x = np.array([0.0] + [r["idle_s"] for r in rows])
-        self._wake_y = np.array([0.0] + [max(0.0, r["extra_s"]) for r in rows])
+        if not rows or rows[0]["idle_s"] > 0:
+            rows = [dict(idle_s=0.0, extra_s=0.0), *rows]
+        self._wake_x = np.array([r["idle_s"] for r in rows])
+        self._wake_y = np.array([max(0.0, r["extra_s"]) for r in rows])
 
     def wake_s(self, idle_s: float) -> float:
         return float(np.interp(idle_s, self._wake_x, self._wake_y))

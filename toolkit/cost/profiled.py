@@ -4,7 +4,8 @@ Tables. Prefill time P(n_new, n_cached) of one sequence comes from the eager `pr
 table of `h200_llama_profile.json`; for llama3-8b at tp 1 the CUDA-graph `prefill_graph`
 table of `h200_llama8b_graph_verify.json` replaces it wherever it has points (n_new <= 4096),
 the eager row n_new = 8192 extends it. Decode time D(batch, ctx) of one step is the
-`graph_s` column. Gaps in a grid (the batch-256 x ctx-8192 corner) are filled by linear
+`graph_s` column (`use_mean`: each row's `mean_s` where a profile written by
+`toolkit.engine.profile` has it, in place of `s` and `graph_s`). Gaps in a grid (the batch-256 x ctx-8192 corner) are filled by linear
 extrapolation along batch. Each table is then replaced by its lower monotone envelope
 (env[i, j] = min over all points with larger-or-equal n and ctx): eager prefills of a few
 hundred tokens are launch-bound, so a 128-token prefill can measure slower than a 512-token
@@ -68,7 +69,8 @@ class ProfiledCostModel(CostModel):
     `calibration_path` names a file laid out like `h200_llama_profile.json` (default: the
     packaged copy). `graph_calibration_path` names a file with a `prefill_graph` table for
     llama3-8b tp 1 (default: the packaged one when `calibration_path` is the default; pass
-    it explicitly otherwise). `use_graph_prefill=False` keeps the eager table.
+    it explicitly otherwise). `use_graph_prefill=False` keeps the eager table. `use_mean`
+    reads each row's `mean_s` (the mean step; rows without it keep their median).
     """
 
     def __init__(
@@ -81,6 +83,7 @@ class ProfiledCostModel(CostModel):
         use_graph_prefill: bool = True,
         allreduce_latency_s: float = ALLREDUCE_LATENCY_S,
         allreduce_bus_efficiency: float = ALLREDUCE_BUS_EFFICIENCY,
+        use_mean: bool = False,
     ) -> None:
         self.model, self.gpu, self.tp = get_model_spec(model), get_gpu_spec(gpu), tp
         profile = cal.load_json(str(calibration_path or cal.PROFILE_FILE))
@@ -93,8 +96,9 @@ class ProfiledCostModel(CostModel):
             graph = cal.load_json(str(graph_calibration_path))
             if graph.get("info", {}).get("model", self.model.name) != self.model.name:
                 graph = None
-        self.prefill_points = _prefill_points(entry, graph)
-        self.decode_points = [(d["batch"], d["ctx"], d["graph_s"]) for d in entry["decode"]]
+        self.prefill_points = _prefill_points(entry, graph, use_mean)
+        dkey = ("mean_s", "graph_s") if use_mean else ("graph_s",)
+        self.decode_points = [(d["batch"], d["ctx"], _first(d, dkey)) for d in entry["decode"]]
         self.prefill_grid, prefill_min = _envelope_grid(self.prefill_points)
         self.decode_grid, decode_min = _envelope_grid(self.decode_points)
         self.floor_s = min(prefill_min, decode_min)
@@ -182,8 +186,14 @@ def _check_device(profile: dict, gpu_name: str) -> None:
         )
 
 
-def _prefill_points(entry: dict, graph: dict | None) -> list[Point]:
-    eager = [(p["n_new"], p["n_cached"], p["s"]) for p in entry["prefill"]]
+def _first(row: dict, keys: tuple[str, ...]) -> float:
+    """The row's value under the first of `keys` it has."""
+    return next(row[k] for k in keys if k in row)
+
+
+def _prefill_points(entry: dict, graph: dict | None, use_mean: bool = False) -> list[Point]:
+    key = ("mean_s", "s") if use_mean else ("s",)
+    eager = [(p["n_new"], p["n_cached"], _first(p, key)) for p in entry["prefill"]]
     if not graph or not graph.get("prefill_graph"):
         return eager
     graphed = [(p["n_new"], p["n_cached"], p["s"]) for p in graph["prefill_graph"]]

@@ -7,8 +7,11 @@ Usage: python -m toolkit.engine.profile --model DIR|tiny --out FILE.json [--devi
 Every number is one whole `LLMEngine.step()` of a synthetic batch: the scheduler and its
 policy, KV blocks and the prefix cache, input building, the forward pass, sampling and the
 bookkeeping after it, i.e. what one iteration of a real run pays (for a tiny model on a CPU
-the fixed Python part is most of it). A point is the median of repeated steps after warm-up,
-timed by `time.perf_counter` on a CPU and CUDA events on a GPU.
+the fixed Python part is most of it). A point is the median of repeated steps after warm-up
+(`s`, `graph_s`/`eager_s`), timed by `time.perf_counter` on a CPU and CUDA events on a GPU;
+each row also keeps the mean of the same steps (`mean_s`), which `load_profiled_cost_model`
+reads: a run pays the mean, not the median, since its latencies add step times up, the slow
+ones included (garbage collection, interrupts, other processes taking the core).
 
 - prefill (n_new, n_cached): a prompt of `n_cached` tokens is cached first (one request run to
   completion), then each repetition prefills that prefix plus `n_new` fresh random tokens in
@@ -18,7 +21,13 @@ timed by `time.perf_counter` on a CPU and CUDA events on a GPU.
   replay (`graph_s`) and eager steps (`eager_s`, graphs switched off) alternate; elsewhere
   both columns hold the eager time.
 - mixed: a few decode batches with one prefill beside them, to check how a cost model adds
-  parts up (extra rows; the profiled cost model ignores them).
+  parts up (`load_profiled_cost_model` fits a correction to them).
+- wake: what a request arriving at an idle engine pays beyond the step the cost model prices:
+  the wait for the arrival as the in-process replay driver waits (`time.sleep` in slices of at
+  most 50 ms), `add_request` (admission: block hashes, records), and the step itself running
+  cold after `idle_s` of idleness; `extra_s` is that path's time from the arrival to the end
+  of the step minus the same step run back to back. The row with `idle_s = 0` is admission
+  alone (the request arrives right after the previous step).
 
 The file has the layout of `../shared/calibration/h200_llama_profile.json` plus, per model
 entry, its `spec` (a `toolkit.cost.specs.ModelSpec` as a dict). Build a cost model from it
@@ -128,6 +137,10 @@ class EngineProbe:
 
     def prefill_s(self, prefix: list[int], n_new: int) -> float:
         """Median seconds of a step prefilling `n_new` tokens over the cached `prefix`."""
+        return statistics.median(self.prefill_times(prefix, n_new))
+
+    def prefill_times(self, prefix: list[int], n_new: int) -> list[float]:
+        """Seconds of each timed step prefilling `n_new` tokens over the cached `prefix`."""
         times = []
         for i in range(self.s.warmup + self.s.repeats):
             self.engine.kv.reserve(n_new + 2 * self.s.block_size)
@@ -139,16 +152,24 @@ class EngineProbe:
             self.finish([rid])
             if i >= self.s.warmup:
                 times.append(elapsed)
-        return statistics.median(times)
+        return times
 
-    def wake_s(self, prefix: list[int], n_new: int, idle_s: float) -> float:
-        """Median seconds of the same prefill step taken after `idle_s` of idleness."""
+    def arrival_s(self, prefix: list[int], n_new: int, idle_s: float) -> float:
+        """Median seconds from a request's arrival to the end of its first step (a prefill of
+        `n_new` tokens over the cached `prefix`), the engine idle for `idle_s` before it:
+        the driver's wait for the arrival, `add_request` and the step."""
         times = []
         for _ in range(self.s.repeats):
             self.engine.kv.reserve(n_new + 2 * self.s.block_size)
-            time.sleep(idle_s)
-            rid = self.engine.add_request(prefix + self.tokens(n_new), self.params(2))
-            times.append(self.timed_step())
+            prompt = prefix + self.tokens(n_new)
+            arrival = time.perf_counter() + idle_s
+            while (now := time.perf_counter()) < arrival:  # as `replay_inprocess` waits
+                time.sleep(min(arrival - now, 0.05))
+            rid = self.engine.add_request(prompt, self.params(2))
+            self.engine.step()
+            if self.cuda:
+                self.torch.cuda.synchronize()
+            times.append(time.perf_counter() - arrival)
             self.finish([rid])
         return statistics.median(times)
 
@@ -166,6 +187,13 @@ class EngineProbe:
     def decode_s(self, batch: int, ctx: int) -> tuple[float, float]:
         """(graph_s, eager_s): median seconds of a decode step of `batch` sequences whose
         cached context averages `ctx` over the timed steps (equal off CUDA)."""
+        times = self.decode_times(batch, ctx)
+        graph_s = statistics.median(times[True])
+        return graph_s, statistics.median(times[False]) if False in times else graph_s
+
+    def decode_times(self, batch: int, ctx: int) -> dict[bool, list[float]]:
+        """Seconds of each timed decode step (see `decode_s`), by graph mode (True: graphs
+        on, or the only mode off CUDA)."""
         warm, reps = self.s.decode_warmup, self.s.decode_repeats
         modes = (True, False) if self.cuda and self.engine.runner.graphs is not None else (True,)
         steps = warm + reps * len(modes)
@@ -182,12 +210,15 @@ class EngineProbe:
         finally:
             self.engine.runner.graphs = graphs
         self.finish(rids)
-        graph_s = statistics.median(times[True])
-        return graph_s, statistics.median(times[False]) if False in times else graph_s
+        return times
 
     def mixed_s(self, batch: int, ctx: int, n_new: int) -> float:
         """Median seconds of a step with `batch` decodes (context ~`ctx`) and one prefill of
         `n_new` fresh tokens."""
+        return statistics.median(self.mixed_times(batch, ctx, n_new))
+
+    def mixed_times(self, batch: int, ctx: int, n_new: int) -> list[float]:
+        """Seconds of each timed step of `mixed_s`."""
         reps = self.s.warmup + self.s.repeats
         prompt_len = max(1, ctx - reps // 2)
         rids = self.start_decodes(batch, prompt_len, reps + 1)
@@ -200,7 +231,7 @@ class EngineProbe:
             if i >= self.s.warmup:
                 times.append(elapsed)
         self.finish(rids)
-        return statistics.median(times)
+        return times
 
 
 def model_spec_dict(cfg: Any, name: str, dtype_bytes: int) -> dict[str, Any]:
@@ -297,21 +328,27 @@ def profile_engine(engine: Any, s: ProfileSettings, name: str,
         prefix = probe.cache_prefix(n_cached)
         for n_new in s.n_new:
             if n_cached + n_new + 2 <= limit:
-                t = probe.prefill_s(prefix, n_new)
-                prefill.append(dict(n_new=n_new, n_cached=n_cached, s=t))
-                log(f"prefill n_new={n_new:5d} n_cached={n_cached:5d}  {t * 1e3:8.3f} ms")
+                t, mean = median_mean(probe.prefill_times(prefix, n_new))
+                prefill.append(dict(n_new=n_new, n_cached=n_cached, s=t, mean_s=mean))
+                log(f"prefill n_new={n_new:5d} n_cached={n_cached:5d}  {t * 1e3:8.3f} ms"
+                    f"  (mean {mean * 1e3:.3f})")
     decode = []
     for batch in s.batch:
         for ctx in s.ctx:
             if ctx + 2 * s.decode_repeats + 2 <= limit:
-                graph_s, eager_s = probe.decode_s(batch, ctx)
-                decode.append(dict(batch=batch, ctx=ctx, graph_s=graph_s, eager_s=eager_s))
-                log(f"decode  batch={batch:5d} ctx={ctx:5d}       {graph_s * 1e3:8.3f} ms")
+                times = probe.decode_times(batch, ctx)
+                graph_s, mean = median_mean(times[True])
+                eager_s = statistics.median(times[False]) if False in times else graph_s
+                decode.append(dict(batch=batch, ctx=ctx, graph_s=graph_s, eager_s=eager_s,
+                                   mean_s=mean))
+                log(f"decode  batch={batch:5d} ctx={ctx:5d}       {graph_s * 1e3:8.3f} ms"
+                    f"  (mean {mean * 1e3:.3f})")
     mixed = []
     for batch, ctx, n_new in s.mixed:
-        t = probe.mixed_s(batch, ctx, n_new)
-        mixed.append(dict(batch=batch, ctx=ctx, n_new=n_new, n_cached=0, s=t))
-        log(f"mixed   batch={batch:5d} ctx={ctx:5d} n_new={n_new:4d} {t * 1e3:8.3f} ms")
+        t, mean = median_mean(probe.mixed_times(batch, ctx, n_new))
+        mixed.append(dict(batch=batch, ctx=ctx, n_new=n_new, n_cached=0, s=t, mean_s=mean))
+        log(f"mixed   batch={batch:5d} ctx={ctx:5d} n_new={n_new:4d} {t * 1e3:8.3f} ms"
+            f"  (mean {mean * 1e3:.3f})")
     wake = measure_wake(probe, s, log)
     dtype_bytes = next(engine.runner.model.parameters()).element_size()
     return dict(model=name, tp=1, layers=engine.model_config.num_hidden_layers,
@@ -320,23 +357,35 @@ def profile_engine(engine: Any, s: ProfileSettings, name: str,
                 wall_s=time.perf_counter() - start)
 
 
-WAKE_IDLE_S = (0.005, 0.02, 0.1, 0.5)
-"""Idle gaps before the wake-up probes: the first step after idleness runs slower (cold CPU
-caches and power states; on a GPU, clocks ramping up)."""
+def median_mean(times: Sequence[float]) -> tuple[float, float]:
+    """(median, mean) of repeated timings."""
+    return statistics.median(times), statistics.fmean(times)
+
+
+WAKE_IDLE_S = (0.0, 0.005, 0.02, 0.1, 0.5)
+"""Idle gaps before the arrival probes: the first step after idleness runs slower (cold CPU
+caches and power states; on a GPU, clocks ramping up), and the driver wakes up late."""
 
 
 def measure_wake(probe: EngineProbe, s: ProfileSettings,
                  log: Callable[[str], None] = print) -> list[dict[str, float]]:
-    """`wake[]` rows: extra seconds of a 64-token prefill (over 256 cached) after each idle
-    gap, against the same step run back to back."""
+    """`wake[]` rows: extra seconds from the arrival of a request (a 64-token prefill over 256
+    cached) at an engine idle for each gap to the end of its step, against the step alone run
+    back to back (what the cost model prices): the driver's wake-up, admission and a cold
+    step."""
     prefix = probe.cache_prefix(256)
     busy = probe.prefill_s(prefix, 64)
     rows = []
     for idle_s in WAKE_IDLE_S:
-        extra = max(0.0, probe.wake_s(prefix, 64, idle_s) - busy)
+        extra = max(0.0, probe.arrival_s(prefix, 64, idle_s) - busy)
         rows.append(dict(idle_s=idle_s, extra_s=extra))
         log(f"wake    idle={idle_s * 1e3:6.1f} ms               +{extra * 1e3:7.3f} ms")
     return rows
+
+
+PROFILE_VERSION = 2
+"""Bumped when what a profile measures changes (2: `mean_s` per row; arrival-path wake rows
+with an `idle_s = 0` admission row). Files without it are version 1."""
 
 
 def run_profile(model: str, out: str | Path, device: str = "cpu",
@@ -353,7 +402,8 @@ def run_profile(model: str, out: str | Path, device: str = "cpu",
     engine = build_engine(model_dir, device, s)
     name = name or model_dir.name.lower()
     dev, dtype = engine.runner.device, engine.runner.dtype
-    info = dict(device=device_label(dev), torch=torch.__version__, dtype=str(dtype),
+    info = dict(profile_version=PROFILE_VERSION, device=device_label(dev),
+                torch=torch.__version__, dtype=str(dtype),
                 model=name, model_dir=str(model_dir), torch_threads=torch.get_num_threads(),
                 temperature=s.temperature, block_size=s.block_size,
                 timer="cuda events" if dev.type == "cuda" else "time.perf_counter",
@@ -388,9 +438,12 @@ def device_spec(profile: dict[str, Any]) -> Any:
 
 
 def load_profiled_cost_model(path: str | Path, tp: int = 1, model: str | None = None,
-                             mixed_correction: bool = True) -> Any:
+                             mixed_correction: bool = True, use_mean: bool = True) -> Any:
     """`ProfiledCostModel` of a profile written here (its first model unless `model`); with
-    `mixed_correction`, its measured mixed iterations correct prefill+decode batches."""
+    `mixed_correction`, its measured mixed iterations correct prefill+decode batches and the
+    first iteration after idleness pays the measured arrival path (`wake[]`). `use_mean`
+    prices steps by each point's mean (`mean_s`, where the file has it) instead of its
+    median: what a run's latencies add up."""
     from toolkit.cost.mixed_fit import MixedCorrectedCostModel, fit_mixed_residual
     from toolkit.cost.profiled import ProfiledCostModel
     from toolkit.cost.specs import ModelSpec
@@ -401,10 +454,12 @@ def load_profiled_cost_model(path: str | Path, tp: int = 1, model: str | None = 
         raise ValueError(f"{path}: no model {model!r}")
     spec = ModelSpec(**entries[0]["spec"])
     base = ProfiledCostModel(spec, tp, device_spec(profile), calibration_path=str(path),
-                             use_graph_prefill=False)
+                             use_graph_prefill=False, use_mean=use_mean)
     rows, wake = entries[0].get("mixed", []), entries[0].get("wake", [])
     if not mixed_correction or not (rows or wake):
         return base
+    if use_mean:
+        rows = [dict(r, s=r.get("mean_s", r["s"])) for r in rows]
     return MixedCorrectedCostModel(base, *fit_mixed_residual(base, rows), wake=wake)
 
 
