@@ -124,9 +124,14 @@ def rebalance(
     exceeds `threshold` × the lightest's; returns 'autoscale', 'move' or None."""
     if len(live) < 2:
         return None
-    loads = {g: historical_load_s(state, g, default_output_len) for g in live}
-    heavy = max(live, key=lambda g: (loads[g], -g))
-    light = min(live, key=lambda g: (loads[g], g))
+    gpus, loads = state.gpus, {}
+    for g in live:  # `historical_load_s`, its memo read here
+        memo = gpus[g].load_memo
+        loads[g] = (memo[1] if memo is not None and memo[0] == default_output_len
+                    else historical_load_s(state, g, default_output_len))
+    # the heaviest (ties to the lowest id) and the lightest (ties to the lowest id)
+    heavy = -max([(v, -g) for g, v in loads.items()])[1]
+    light = min([(v, g) for g, v in loads.items()])[1]
     if loads[heavy] <= threshold * loads[light]:
         return None
     dec_h = decode_per_request_s(state, heavy, default_output_len)
