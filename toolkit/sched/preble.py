@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from itertools import accumulate, compress, filterfalse, repeat
-from operator import attrgetter, itemgetter, lt
+from operator import attrgetter, lt
 
 from toolkit.sched.base import FCFS_KEY, LocalScheduler
 from toolkit.sched.kv import KVManager
@@ -13,7 +13,6 @@ from toolkit.sched.seq import Seq
 
 _PRIORITY = attrgetter("priority")
 _EPOCH = attrgetter("match_epoch")
-_INDEX = itemgetter(2)
 
 
 class PreblePriorityScheduler(LocalScheduler):
@@ -165,14 +164,16 @@ class PreblePriorityScheduler(LocalScheduler):
 
     def _by_share(self, by_group: list[Seq], runs: list[tuple[int, int, int]]) -> list[Seq]:
         # The j-th pick from group g comes at pass_g + j/(g+1) (added up one step at a time,
-        # as `on_admitted` does); merging those keys is the stride schedule's order. Keys are
-        # (key, -g, index in by_group): within a group the index orders like j.
-        keyed: list[tuple[float, int, int]] = []
+        # as `on_admitted` does); merging those keys, ties to the higher group and then the
+        # earlier pick, is the stride schedule's order. Higher groups are laid out first, so
+        # a stable sort on the keys alone breaks ties that way.
+        keys: list[float] = []
+        where: list[int] = []  # index in by_group of each key's sequence
         limit = self.max_order
-        for g, lo, hi in runs:
+        for g, lo, hi in reversed(runs):
             m = min(hi - lo, limit)
-            keys = accumulate(repeat(1.0 / (g + 1), m - 1), initial=self._pass[g])
-            keyed += zip(keys, repeat(-g), range(lo, lo + m))
-        keyed.sort()
-        del keyed[limit:]
-        return list(map(by_group.__getitem__, map(_INDEX, keyed)))
+            keys += accumulate(repeat(1.0 / (g + 1), m - 1), initial=self._pass[g])
+            where += range(lo, lo + m)
+        picks = sorted(range(len(keys)), key=keys.__getitem__)
+        del picks[limit:]
+        return list(map(by_group.__getitem__, map(where.__getitem__, picks)))
