@@ -29,7 +29,7 @@ from toolkit.route.load_cost import (
     matched_per_gpu,
 )
 from toolkit.route.prefix import as_key
-from toolkit.route.rebalance import rebalance
+from toolkit.route.rebalance import imbalance, rebalance
 from toolkit.route.ttft_window import TtftWindow
 
 
@@ -212,14 +212,17 @@ class PrebleE2Router(Router):
         self.last_adjustment = None
         warm = self.num_assigned >= self.rebalance_warmup_per_gpu * len(live)
         if warm and (self.enable_rebalance or self.enable_autoscale):
-            self.last_adjustment = rebalance(
-                st, live, view.now_s,
-                threshold=self.balance_threshold,
-                default_output_len=self.default_output_len,
-                enable_moves=self.enable_rebalance,
-                enable_autoscale=self.enable_autoscale,
-                autoscale_factor=self.autoscale_factor,
-            )
+            found = imbalance(st, live, self.balance_threshold, self.default_output_len)
+            if found is not None:
+                self.last_adjustment = rebalance(
+                    st, live, view.now_s,
+                    threshold=self.balance_threshold,
+                    default_output_len=self.default_output_len,
+                    enable_moves=self.enable_rebalance,
+                    enable_autoscale=self.enable_autoscale,
+                    autoscale_factor=self.autoscale_factor,
+                    found=found,
+                )
 
     def observe(self, event: RequestEvent) -> None:
         """'first_token' feeds the TTFT detector; 'finish' releases the request's references
