@@ -93,6 +93,10 @@ class SimCluster:
     def now_s(self) -> float:
         return self.loop.now_s
 
+    def live_engine_ids(self) -> list[int]:
+        """Every engine: a simulated engine never dies (`Router.live_engines` asks this)."""
+        return list(range(len(self.engines)))
+
     def stats(self, engine_id: int) -> EngineStats:
         """An engine's statistics; while a request is being routed nothing changes, so each
         engine's are computed once per routing decision."""

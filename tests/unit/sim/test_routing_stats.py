@@ -14,6 +14,8 @@ class CheckingRouter(CycleRouter):
         self.checked = 0
 
     def route(self, request, view) -> int:
+        assert view.live_engine_ids() == [
+            i for i in range(view.num_engines) if view.engines[i].stats().alive]
         for i in range(view.num_engines):
             lazy = view.stats(i)
             full = view.engines[i].stats()
