@@ -26,6 +26,7 @@ from toolkit.cache.radix_node import (  # noqa: F401 - also importable from here
     RadixNode,
     as_key,
     common_prefix_len,
+    first_mismatch,
 )
 
 
@@ -113,9 +114,12 @@ class RadixCache(PrefixCache):
             child = node.children.get(key[pos])
             if child is None:
                 break
-            end = pos + len(child.key)
-            if key[pos:end] != child.key:
-                return pos + common_prefix_len(child.key, key, pos)
+            edge = child.key
+            end = pos + len(edge)
+            if key[pos:end] != edge:  # a mismatch inside the edge, or the key ends in it
+                if end <= n:
+                    return pos + first_mismatch(edge, key, pos, len(edge))
+                return pos + common_prefix_len(edge, key, pos)
             node, pos = child, end
         return pos
 
@@ -144,12 +148,17 @@ class RadixCache(PrefixCache):
             child = node.children.get(key[pos])
             if child is None:
                 break
-            end = pos + len(child.key)
-            if key[pos:end] == child.key:
+            edge = child.key
+            end = pos + len(edge)
+            if key[pos:end] == edge:
                 node, pos = child, end
                 node.last_access = ts
                 continue
-            matched = common_prefix_len(child.key, key, pos)
+            # a mismatch inside the edge (the whole edge was compared), or the key ends in it
+            if end <= n:
+                matched = first_mismatch(edge, key, pos, len(edge))
+            else:
+                matched = common_prefix_len(edge, key, pos)
             node = self._split(child, matched)
             node.last_access = ts
             pos += matched

@@ -27,12 +27,30 @@ def common_prefix_len(edge: Key, key: Key, start: int) -> int:
         return 0
     if key[start : start + limit] == edge[:limit]:
         return limit
+    return first_mismatch(edge, key, start, limit)
+
+
+_GALLOP_MAX = 32  # widest window of the gallop; wider searches bisect the rest at once
+
+
+def first_mismatch(edge: Key, key: Key, start: int, limit: int) -> int:
+    """Index of the first mismatch of `edge` and `key[start:]`, known to lie below `limit`.
+
+    A near mismatch is found by galloping with small windows; past `_GALLOP_MAX` elements
+    the rest is bisected (each step compares one half), so a far mismatch costs about two
+    copies of the range rather than galloping's six.
+    """
     lo, step = 0, 1
-    while True:  # gallop to a window [lo, hi) that holds the first mismatch
-        hi = min(lo + step, limit)
+    while step <= _GALLOP_MAX:  # find a window [lo, hi) that holds the first mismatch
+        hi = lo + step
+        if hi >= limit:
+            hi = limit
+            break
         if key[start + lo : start + hi] != edge[lo:hi]:
             break
         lo, step = hi, step * 2
+    else:
+        hi = limit
     while hi - lo > 1:  # invariant: [0, lo) matches, [lo, hi) holds a mismatch
         mid = (lo + hi) // 2
         if key[start + lo : start + mid] == edge[lo:mid]:

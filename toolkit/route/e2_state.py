@@ -156,18 +156,24 @@ class E2State:
         if old is not None:  # the same id routed again while in flight: release the old one
             self.release(old)
         self.inflight[rec.req_id] = rec
-        for node in GlobalRadixTree.path_up(rec.leaf):
-            node.cnt += 1
-            node.cnt_gpu[g] = node.cnt_gpu.get(g, 0) + 1
-            node.load[g] = node.load.get(g, 0.0) + v
-            node.hit_tokens += rec.hit
-            node.prompt_tokens += rec.prompt
-            node.refs[g] = node.refs.get(g, 0) + 1
-            node.last_access_s = rec.t
-            if node.cnt == 2:
+        hit, prompt, t, hot_g = rec.hit, rec.prompt, rec.t, self.hot[g]
+        node = rec.leaf
+        while node.parent is not None:  # `path_up`
+            cnt = node.cnt = node.cnt + 1
+            cnt_gpu, load, refs = node.cnt_gpu, node.load, node.refs
+            cnt_gpu[g] = cnt_gpu.get(g, 0) + 1
+            load[g] = load.get(g, 0.0) + v
+            node.hit_tokens += hit
+            node.prompt_tokens += prompt
+            refs[g] = refs.get(g, 0) + 1
+            node.last_access_s = t
+            if cnt == 2:
                 for a in node.alloc:
                     self.hot[a][node] = None
-            self.add_alloc(node, g)
+            node.alloc.add(g)  # `add_alloc`
+            if cnt >= 2:
+                hot_g[node] = None
+            node = node.parent
         gs = self.gpus[g]
         gs.count += 1
         gs.prefill_sum += v
@@ -242,17 +248,21 @@ class E2State:
         """Mark `leaf`'s path cached on GPU `g` (most recent) and LRU-evict to capacity,
         skipping nodes in use by in-flight requests."""
         gs = self.gpus[g]
-        lru, free = gs.lru, gs.free
-        for node in GlobalRadixTree.path_up(leaf):  # leaf first: ancestors end up newer
-            self._stamp += 1
+        lru, free, tpk = gs.lru, gs.free, self.tokens_per_key
+        stamp = self._stamp
+        node = leaf
+        while node.parent is not None:  # `path_up`, leaf first: ancestors end up newer
+            stamp += 1
             if g not in node.cached_on:
                 node.cached_on.add(g)
-                gs.cached_tokens += self.node_tokens(node)
+                gs.cached_tokens += len(node.key) * tpk  # `node_tokens`
             else:
                 lru.move_to_end(node)
-            lru[node] = self._stamp
+            lru[node] = stamp
             if g not in node.refs:  # `refs` holds no zeros
-                heappush(free, (self._stamp, node))
+                heappush(free, (stamp, node))
+            node = node.parent
+        self._stamp = stamp
         excess = gs.cached_tokens - capacity_tokens
         while excess > 0 and free:
             stamp, node = heappop(free)

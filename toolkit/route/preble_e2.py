@@ -21,11 +21,19 @@ from toolkit.core.request import Request
 from toolkit.cost.base import CostModel
 from toolkit.route.base import ClusterView, RequestEvent, Router
 from toolkit.route.e2_state import E2State, Record
-from toolkit.route.global_tree import GlobalRadixTree, TreeMatch
-from toolkit.route.load_cost import CostBreakdown, gpu_cost, matched_per_gpu
+from toolkit.route.global_tree import GlobalNode, GlobalRadixTree, TreeMatch
+from toolkit.route.load_cost import (
+    CostBreakdown,
+    eviction_cost_s,
+    historical_load_s,
+    matched_per_gpu,
+)
 from toolkit.route.prefix import as_key
-from toolkit.route.rebalance import rebalance
+from toolkit.route.rebalance import imbalance, rebalance
 from toolkit.route.ttft_window import TtftWindow
+
+
+_breakdown = tuple.__new__  # CostBreakdown's fields as a tuple, without its Python __new__
 
 
 class E2Decision(NamedTuple):
@@ -113,17 +121,30 @@ class PrebleE2Router(Router):
 
     def _costs(self, request: Request, view: ClusterView, m: TreeMatch, gpus: list[int],
                hit: dict[int, int]) -> dict[int, CostBreakdown]:
-        keep = set(m.nodes)
-        return {
-            g: gpu_cost(
-                self.state, g, request.prompt_len, hit[g], keep, self._capacity(view, g),
-                default_output_len=self.default_output_len,
-                enable_eviction_cost=self.enable_eviction_cost,
-                eviction_assume_full=self.eviction_assume_full,
-                include_own_prefill=self.include_own_prefill,
-            )
-            for g in gpus
-        }
+        """`gpu_cost` of each GPU in `gpus`, inlined: memoised loads are read directly, and
+        the eviction cost is computed only where eviction is needed."""
+        st = self.state
+        dol, plen = self.default_output_len, request.prompt_len
+        evict_on, assume_full = self.enable_eviction_cost, self.eviction_assume_full
+        own_on = self.include_own_prefill
+        keep: set[GlobalNode] | None = None
+        out: dict[int, CostBreakdown] = {}
+        for g in gpus:
+            gs = st.gpus[g]
+            memo = gs.load_memo
+            load = memo[1] if memo is not None and memo[0] == dol else historical_load_s(st, g, dol)
+            h = hit[g]
+            missed = plen - h
+            evict = 0.0
+            if evict_on:
+                need = missed if assume_full else gs.cached_tokens + missed - self._capacity(view, g)
+                if need > 0 and gs.count:
+                    if keep is None:
+                        keep = set(m.nodes)
+                    evict = eviction_cost_s(st, g, need, keep)
+            own = st.prefill_s(missed, h) if own_on else 0.0
+            out[g] = _breakdown(CostBreakdown, (load, evict, own))
+        return out
 
     def load_costs(self, request: Request, view: ClusterView) -> dict[int, CostBreakdown]:
         """Each live GPU's load cost for `request` now (expires the window; routes nothing)."""
@@ -137,9 +158,10 @@ class PrebleE2Router(Router):
         key, m = self._prepare(request, view)
         live = self.live_engines(view)
         mg = matched_per_gpu(m, live)
-        hit = {g: request.key_tokens(mg[g]) for g in live}
-        matched = request.key_tokens(m.matched)
-        missed = request.prompt_len - matched
+        tpk, plen = request.tokens_per_key, request.prompt_len
+        hit = {g: min(n * tpk, plen) for g, n in mg.items()}  # `request.key_tokens`
+        matched = min(m.matched * tpk, plen)
+        missed = plen - matched
         costs: dict[int, CostBreakdown] = {}
         if matched > missed:
             kind, cands = "exploit", self._exploit_candidates(m, live)
@@ -149,7 +171,8 @@ class PrebleE2Router(Router):
                 kind, cands = self._pd_candidates(view, live)
         if len(cands) > 1:
             costs = self._costs(request, view, m, cands, hit)
-            g = min(cands, key=lambda i: (costs[i].total_s, i))
+            # min over (total_s, id): the lowest total, ties to the lowest id
+            g = min([(c.load_s + c.eviction_s + c.own_prefill_s, i) for i, c in costs.items()])[1]
         else:
             g = cands[0]
         self.last_decision = E2Decision(kind, g, matched, missed, tuple(cands), costs)
@@ -189,14 +212,17 @@ class PrebleE2Router(Router):
         self.last_adjustment = None
         warm = self.num_assigned >= self.rebalance_warmup_per_gpu * len(live)
         if warm and (self.enable_rebalance or self.enable_autoscale):
-            self.last_adjustment = rebalance(
-                st, live, view.now_s,
-                threshold=self.balance_threshold,
-                default_output_len=self.default_output_len,
-                enable_moves=self.enable_rebalance,
-                enable_autoscale=self.enable_autoscale,
-                autoscale_factor=self.autoscale_factor,
-            )
+            found = imbalance(st, live, self.balance_threshold, self.default_output_len)
+            if found is not None:
+                self.last_adjustment = rebalance(
+                    st, live, view.now_s,
+                    threshold=self.balance_threshold,
+                    default_output_len=self.default_output_len,
+                    enable_moves=self.enable_rebalance,
+                    enable_autoscale=self.enable_autoscale,
+                    autoscale_factor=self.autoscale_factor,
+                    found=found,
+                )
 
     def observe(self, event: RequestEvent) -> None:
         """'first_token' feeds the TTFT detector; 'finish' releases the request's references

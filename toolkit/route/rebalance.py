@@ -109,6 +109,24 @@ def _try_moves(state: E2State, cands: list[GlobalNode], loads: dict[int, float],
     return moved
 
 
+def imbalance(state: E2State, live: list[int], threshold: float,
+              default_output_len: int) -> tuple[dict[int, float], int, int] | None:
+    """Each live GPU's `L`, the heaviest GPU and the lightest (ties to the lowest id), when
+    the heaviest's exceeds `threshold` × the lightest's; None otherwise (or under 2 GPUs)."""
+    if len(live) < 2:
+        return None
+    gpus, loads = state.gpus, {}
+    for g in live:  # `historical_load_s`, its memo read here
+        memo = gpus[g].load_memo
+        loads[g] = (memo[1] if memo is not None and memo[0] == default_output_len
+                    else historical_load_s(state, g, default_output_len))
+    heavy = -max([(v, -g) for g, v in loads.items()])[1]
+    light = min([(v, g) for g, v in loads.items()])[1]
+    if loads[heavy] <= threshold * loads[light]:
+        return None
+    return loads, heavy, light
+
+
 def rebalance(
     state: E2State,
     live: list[int],
@@ -119,16 +137,16 @@ def rebalance(
     enable_moves: bool = True,
     enable_autoscale: bool = False,
     autoscale_factor: float = 2.0,
+    found: tuple[dict[int, float], int, int] | None = None,
 ) -> str | None:
     """One adjustment round on the heaviest and lightest live GPUs, when the heaviest's `L`
-    exceeds `threshold` × the lightest's; returns 'autoscale', 'move' or None."""
-    if len(live) < 2:
-        return None
-    loads = {g: historical_load_s(state, g, default_output_len) for g in live}
-    heavy = max(live, key=lambda g: (loads[g], -g))
-    light = min(live, key=lambda g: (loads[g], g))
-    if loads[heavy] <= threshold * loads[light]:
-        return None
+    exceeds `threshold` × the lightest's; returns 'autoscale', 'move' or None. `found`, if
+    given, is `imbalance(state, live, threshold, default_output_len)` computed just before."""
+    if found is None:
+        found = imbalance(state, live, threshold, default_output_len)
+        if found is None:
+            return None
+    loads, heavy, light = found
     dec_h = decode_per_request_s(state, heavy, default_output_len)
     cands = [n for n in state.hot[heavy] if n.is_large and heavy in n.cnt_gpu]
     cost_h = {n: n.load.get(heavy, 0.0) + n.cnt_gpu[heavy] * dec_h for n in cands}

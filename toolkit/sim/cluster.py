@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -14,6 +15,51 @@ from toolkit.route.base import EngineStats, RequestEvent, Router
 from toolkit.sched.seq import Seq
 from toolkit.sim.engine import SimEngine
 from toolkit.sim.loop import PRIO_ARRIVAL, EventLoop
+
+
+class _RoutingStats(EngineStats):
+    """An engine's `EngineStats` while one request is routed, computed on first read.
+
+    A router often reads only liveness, KV capacity and the window hit ratio; those come
+    straight from the engine (a simulated engine is always alive), and any other field makes
+    the engine build its full statistics once. Nothing changes while a request is routed
+    (`tests/unit/sim/test_routing_stats.py` holds every field to `SimEngine.stats`).
+    """
+
+    __slots__ = ("_engine", "_full")
+
+    def __init__(self, engine: SimEngine) -> None:  # fields are properties: no dataclass init
+        self._engine = engine
+        self._full: EngineStats | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EngineStats):
+            return NotImplemented
+        return dataclasses.astuple(self) == dataclasses.astuple(other)
+
+    __hash__ = None  # type: ignore[assignment]  # as EngineStats
+
+    def _stats(self) -> EngineStats:
+        full = self._full
+        if full is None:
+            full = self._full = self._engine.stats()
+        return full
+
+    engine_id = property(lambda self: self._engine.engine_id)  # type: ignore[assignment]
+    alive = property(lambda self: True)  # type: ignore[assignment]
+    kv_capacity_tokens = property(lambda self: self._engine.kv.capacity_tokens)  # type: ignore[assignment]
+    num_running = property(lambda self: self._stats().num_running)  # type: ignore[assignment]
+    num_waiting = property(lambda self: self._stats().num_waiting)  # type: ignore[assignment]
+    num_waiting_tokens = property(lambda self: self._stats().num_waiting_tokens)  # type: ignore[assignment]
+    kv_used_tokens = property(lambda self: self._stats().kv_used_tokens)  # type: ignore[assignment]
+
+    @property  # type: ignore[override]
+    def window_hit_ratio(self) -> float:
+        full = self._full
+        if full is not None:
+            return full.window_hit_ratio
+        eng = self._engine
+        return eng._hits.ratio(eng.loop.now_s)  # what `SimEngine.stats` reports
 
 
 class SimCluster:
@@ -47,6 +93,10 @@ class SimCluster:
     def now_s(self) -> float:
         return self.loop.now_s
 
+    def live_engine_ids(self) -> list[int]:
+        """Every engine: a simulated engine never dies (`Router.live_engines` asks this)."""
+        return list(range(len(self.engines)))
+
     def stats(self, engine_id: int) -> EngineStats:
         """An engine's statistics; while a request is being routed nothing changes, so each
         engine's are computed once per routing decision."""
@@ -55,7 +105,7 @@ class SimCluster:
             return self.engines[engine_id].stats()
         st = memo.get(engine_id)
         if st is None:
-            st = memo[engine_id] = self.engines[engine_id].stats()
+            st = memo[engine_id] = _RoutingStats(self.engines[engine_id])
         return st
 
     # -- running -----------------------------------------------------------------------------
