@@ -105,6 +105,15 @@ table = figures.motivation(ours)
 table.to_csv(out / "motivation.csv", index=False)
 save(waste_bars(ours), str(out / "motivation_waste.png"))
 display(table.round(3))'''),
+        ("md", """What InferCept did with each augmentation's pauses (share of pauses by final action,
+6B at the highest rate above), and the pause length beyond which discarding (in chunks)
+wastes less than preserving, by the paused context and the context of the other running
+requests (from the 6B cost model): the break-even grows with the other running context."""),
+        ("code", '''run = Path(results_dir) / "fig2" / "gptj6b_a100" / "infercept" / f"rps{rates[-1]:g}"
+actions = figures.actions_by_augmentation(run)
+actions.to_csv(out / "actions_by_augmentation.csv")
+display(actions.round(3))
+display(figures.break_even_table().round(3))'''),
         ("md", """The paper: recomputation is 37–40% of forward time under discard; discard wastes
 ~27% of GPU memory, Swap ~26%, InferCept 0.69%.
 

@@ -180,3 +180,39 @@ def table1_wide(table: pd.DataFrame) -> pd.DataFrame:
     cell = table.apply(lambda r: f"{r.measured:.4g} ({r.paper:.4g})", axis=1)
     return table.assign(cell=cell).pivot(index="augmentation", columns="statistic",
                                          values="cell")
+
+
+def actions_by_augmentation(run_dir: str | Path) -> pd.DataFrame:
+    """Share of each pause action per augmentation in one run (its trace rebuilt from the
+    run's config), with the mean pause and context: short calls should stay, long ones go."""
+    from omegaconf import OmegaConf
+
+    from experiments.common.runner import build_trace
+
+    run_dir = Path(run_dir)
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    aug = {r.id: r.meta.get("augmentation", "?") for r in build_trace(cfg)}
+    pauses = pd.read_parquet(run_dir / "pauses.parquet")
+    pauses["augmentation"] = pauses["request_id"].map(aug)
+    share = pd.crosstab(pauses["augmentation"], pauses["action"], normalize="index")
+    stats = pauses.groupby("augmentation")[["duration_s", "context_tokens"]].mean()
+    return share.join(stats).rename(columns={"duration_s": "mean_pause_s",
+                                             "context_tokens": "mean_context_tokens"})
+
+
+def break_even_table(setup: str = "6B/1GPU", contexts: Sequence[int] = (500, 1500, 3000),
+                     others: Sequence[int] = (0, 4000, 16000, 64000)) -> pd.DataFrame:
+    """The pause length (s) above which min-waste prefers discarding (chunked) to preserving,
+    per paused context and other running context, from the setup's cost and swap models."""
+    from hydra.utils import instantiate
+
+    from toolkit.cost.pause_timing import CostPauseTiming
+    from toolkit.sched.pause.waste import chunked_discard_waste
+
+    cfg = compose_config(CONFIG_MODULE, [f"setup={SETUPS[setup]}"])
+    timing = CostPauseTiming(instantiate(cfg.cost), instantiate(cfg.swap))
+    rows = [{"context_tokens": c, "other_running_tokens": o,
+             "break_even_s": chunked_discard_waste(c, o, 384, timing) / c}
+            for c in contexts for o in others]
+    return rows and pd.DataFrame(rows).pivot(index="context_tokens", columns="other_running_tokens",
+                                             values="break_even_s")

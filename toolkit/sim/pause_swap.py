@@ -9,6 +9,7 @@ last token. Swap-ins go first, in order of first arrival; an idle engine copies 
 
 from __future__ import annotations
 
+from toolkit.sched.pause.base import PauseAction
 from toolkit.sim.loop import PRIO_ENGINE
 from toolkit.sim.pause_seq import KVPlace, PauseSeq
 
@@ -54,6 +55,7 @@ class SwapMixin:
         self.host_tokens -= ctx
         self.paused_gpu_tokens -= ctx
         seq.place = KVPlace.GPU
+        seq.action = PauseAction.PRESERVE  # its context never left the GPU
 
     def _queue_swap_in(self, seq: PauseSeq, ctx_old: int) -> None:
         seq.swap_left = ctx_old

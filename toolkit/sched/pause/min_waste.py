@@ -45,6 +45,7 @@ class MinWastePausePolicy(PausePolicy):
         decision: Literal["waste", "heuristic"] = "waste",
         preserve_below_s: float = 4.0,
         fixed_swap_budget_tokens: int | None = None,
+        min_off_gpu_share: float = 0.5,
     ) -> None:
         if saturation_tokens <= 0:
             raise ValueError(f"saturation_tokens must be positive, got {saturation_tokens}")
@@ -58,6 +59,9 @@ class MinWastePausePolicy(PausePolicy):
         self.decision = decision
         self.preserve_below_s = preserve_below_s
         self.fixed_swap_budget_tokens = fixed_swap_budget_tokens
+        if not 0.0 <= min_off_gpu_share < 1.0:
+            raise ValueError(f"min_off_gpu_share must be in [0, 1), got {min_off_gpu_share}")
+        self.min_off_gpu_share = min_off_gpu_share
 
     def on_pause(self, paused: PausedInfo, view: PauseView) -> PauseAction:
         return PauseAction.PRESERVE  # `review` decides within the same iteration
@@ -76,16 +80,28 @@ class MinWastePausePolicy(PausePolicy):
             key=lambda e: (-min(e[0][0], e[0][1]), e[1].arrival_s, e[1].request_id),
         )
         budget = view.swap_budget_tokens if self.allow_swap else 0
+        per_iter = max(self.swap_budget_tokens(view) or 0, 1)
+        iter_s = view.timing.fwd_s(max(view.batch_query_tokens, 1), view.running_context_tokens)
         out: dict[str, PauseAction] = {}
         for (keep_w, drop_w, rem), p in ranked:
             if self.decision == "heuristic" and self.allow_preserve and rem < self.preserve_below_s:
                 continue
-            if budget > 0 and rem > 2 * view.timing.swap_s(p.gpu_tokens):
+            trip = self._round_trip_s(p.gpu_tokens, per_iter, iter_s, view)
+            if budget > 0 and rem * (1.0 - self.min_off_gpu_share) > trip:
                 out[p.request_id] = PauseAction.SWAP
                 budget -= p.gpu_tokens
             elif not self.allow_preserve or self._drop(keep_w, drop_w, rem):
                 out[p.request_id] = PauseAction.DISCARD
         return out
+
+    @staticmethod
+    def _round_trip_s(tokens: int, per_iter: int, iter_s: float, view: PauseView) -> float:
+        """Copying `tokens` out and back: within the budget, iterations' worth of it. A pause
+        is swapped only when its context would be off the GPU for at least
+        `min_off_gpu_share` of it (our choice; the paper leaves it open): shorter pauses
+        would spend the budget, and delay their own resume, for little memory."""
+        one_way = max(-(-tokens // per_iter) * iter_s, view.timing.swap_s(tokens))
+        return 2 * one_way
 
     def _drop(self, keep_w: float, drop_w: float, rem: float) -> bool:
         if self.decision == "heuristic":
