@@ -14,7 +14,8 @@ from toolkit.engine.sequence import EngineSeq, block_hashes, make_request
 
 
 def test_forward_logits_match_hf(tiny_model_dir, hf_model):
-    engine = LLMEngine.from_kwargs(model=str(tiny_model_dir), num_kv_blocks=32, block_size=4)
+    engine = LLMEngine.from_kwargs(model=str(tiny_model_dir), num_kv_blocks=32, block_size=4,
+                                   device="cpu", dtype="float32")  # HF reference runs there
     prompt = random_prompts(1, seed=11, lo=37, hi=37)[0]
     req = make_request("x", 0.0, prompt, 1, block_size=4)
     seq = EngineSeq(req, prompt, SamplingParams(temperature=0), None)
