@@ -15,10 +15,3 @@ class DiscardPausePolicy(PausePolicy):
     def on_pause(self, paused: PausedInfo, view: PauseView) -> PauseAction:
         return PauseAction.DISCARD
 
-
-class ImprovedDiscardPausePolicy(DiscardPausePolicy):
-    """InferCept's ImprovedDiscard baseline: discard, but the resumed request keeps its
-    original arrival time, so FCFS puts it ahead of later arrivals."""
-
-    keep_arrival_order = True
-    name = "improved_discard"
