@@ -32,7 +32,6 @@ from toolkit.route.prefix import as_key
 from toolkit.route.rebalance import imbalance, rebalance
 from toolkit.route.ttft_window import TtftWindow
 
-
 _breakdown = tuple.__new__  # CostBreakdown's fields as a tuple, without its Python __new__
 
 
