@@ -41,6 +41,7 @@ The tp > 1 prefill tables are eager only, so short prefills there carry launch o
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from pathlib import Path
 
@@ -61,6 +62,19 @@ from toolkit.cost.specs import get_gpu_spec, get_model_spec
 from toolkit.cost.steps import iteration_steps_s
 
 Point = tuple[float, float, float]
+
+_SHORT_RUN = 60
+"""Decode runs up to this many steps are timed in plain Python, longer ones with numpy."""
+
+_ARANGE = np.arange(0)
+
+
+def _arange(n: int) -> np.ndarray:
+    """`np.arange(n)` (int64), as a view of one cached array."""
+    global _ARANGE
+    if n > len(_ARANGE):
+        _ARANGE = np.arange(max(n, 2 * len(_ARANGE)))
+    return _ARANGE[:n]
 
 
 class ProfiledCostModel(CostModel):
@@ -102,6 +116,8 @@ class ProfiledCostModel(CostModel):
         self.prefill_grid, prefill_min = _envelope_grid(self.prefill_points)
         self.decode_grid, decode_min = _envelope_grid(self.decode_points)
         self.floor_s = min(prefill_min, decode_min)
+        self._decode_cells: dict[int, list[tuple[float, float]]] = {}  # at_x by batch
+        self._decode_ys = self.decode_grid.ys
         self.allreduce = AllReduceCost(
             self.model, self.gpu, tp, allreduce_latency_s, allreduce_bus_efficiency
         )
@@ -160,6 +176,50 @@ class ProfiledCostModel(CostModel):
         ctx = (decode_ctx_sum + np.arange(num_steps) * num_decode) / num_decode
         t = np.maximum(self.decode_grid.along_y(num_decode, ctx), self.floor_s)
         return t + self.allreduce(num_decode)
+
+    def decode_steps_cum_s(self, num_decode: int, decode_ctx_sum: int,
+                           num_steps: int) -> list[float] | np.ndarray:
+        """`np.cumsum(self.decode_steps_s(...))`, the very floats (the same per-step
+        operations, summed one after another), as a list or an array; short runs in plain
+        Python, long ones vectorised with the per-run constants taken out."""
+        if (num_decode <= 0 or num_steps <= 0
+                or type(self).decode_steps_s is not ProfiledCostModel.decode_steps_s):
+            return np.cumsum(self.decode_steps_s(num_decode, decode_ctx_sum, num_steps))
+        cells = self._decode_cells.get(num_decode)
+        if cells is None:
+            cells = self._decode_cells[num_decode] = self.decode_grid.at_x(num_decode)
+        floor, ar = self.floor_s, self.allreduce(num_decode)
+        ys = self._decode_ys
+        ny = len(ys) - 2
+        y0 = decode_ctx_sum / num_decode
+        j = bisect_right(ys, y0) - 1
+        j = 0 if j < 0 else (ny if j > ny else j)
+        if num_steps > _SHORT_RUN:
+            y_last = (decode_ctx_sum + (num_steps - 1) * num_decode) / num_decode
+            if y_last < (ys[j + 1] if j < ny else math.inf):  # one cell: p + q * y for all
+                ctx = (decode_ctx_sum + _arange(num_steps) * num_decode) / num_decode
+                p, q = cells[j]
+                t = ctx * q
+                t += p
+                np.maximum(t, floor, out=t)
+                t += ar
+                return np.cumsum(t)
+            return np.cumsum(self.decode_steps_s(num_decode, decode_ctx_sum, num_steps))
+        hi = ys[j + 1] if j < ny else math.inf
+        p, q = cells[j]
+        out = []
+        acc = 0.0
+        for k in range(num_steps):
+            y = (decode_ctx_sum + k * num_decode) / num_decode
+            if y >= hi:  # the next cell (y only grows)
+                j = bisect_right(ys, y) - 1
+                j = ny if j > ny else j
+                hi = ys[j + 1] if j < ny else math.inf
+                p, q = cells[j]
+            t = p + q * y
+            acc += (t if t > floor else floor) + ar
+            out.append(acc)
+        return out
 
     def adjusted_points(self) -> list[tuple[str, float, float, float, float]]:
         """(table, x, y, measured_s, model_s) for measured points the monotone envelope

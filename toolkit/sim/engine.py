@@ -9,12 +9,14 @@ KV-slot limit — and cuts the stretch short at the next step boundary if a requ
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_right
 from typing import Protocol
 
 import numpy as np
 
 from toolkit.core.request import Request
 from toolkit.cost.base import BatchShape, CostModel
+from toolkit.cost.steps import decode_steps_cum_s
 from toolkit.route.base import EngineStats
 from toolkit.sched.base import Batch, LocalScheduler, RunningState
 from toolkit.sched.kv import KVManager
@@ -60,7 +62,7 @@ class SimEngine:
         self._idle_since = 0.0
         self._version = 0
         self._batch: Batch | None = None
-        self._stretch: tuple[float, np.ndarray, int] | None = None
+        self._stretch: tuple[float, list[float] | np.ndarray, int] | None = None
         self._prefill_stretch: PrefillStretch | None = None
         self._can_stretch_prefill = can_stretch(scheduler)
         self._admit_counter = 0
@@ -181,20 +183,20 @@ class SimEngine:
         steps = max(1, min(steps, 1 + extra))
         if steps > 1:
             self.kv.allocate((steps - 1) * num_decode)
-        durations = self.cost.decode_steps_s(num_decode, self._decode_ctx_sum(), steps)
-        cum = np.cumsum(durations)
+        cum = decode_steps_cum_s(self.cost, num_decode, self._decode_ctx_sum(), steps)
         self._stretch = (now, cum, steps)
         self.loop.schedule(now + float(cum[-1]), PRIO_ENGINE, self._end_iteration, self._version)
 
     def _interrupt_stretch(self) -> None:
         start, cum, steps = self._stretch  # type: ignore[misc]
-        done = int(np.searchsorted(cum, self.loop.now_s - start, side="right"))
+        # steps ended by now (cum may run past `steps` after an earlier interruption)
+        done = bisect_right(cum, self.loop.now_s - start, 0, steps)
         keep = min(done + 1, steps)
         if keep == steps:
             return
         self.kv.held_tokens -= (steps - keep) * self.running.num_decode
         self._version += 1
-        self._stretch = (start, cum[:keep], keep)
+        self._stretch = (start, cum, keep)
         self.loop.schedule(start + float(cum[keep - 1]), PRIO_ENGINE, self._end_iteration,
                            self._version)
 
