@@ -117,6 +117,7 @@ class ProfiledCostModel(CostModel):
         self.decode_grid, decode_min = _envelope_grid(self.decode_points)
         self.floor_s = min(prefill_min, decode_min)
         self._decode_cells: dict[int, list[tuple[float, float]]] = {}  # at_x by batch
+        self._prefill_cells: dict[int, list[tuple[float, float]]] = {}  # at_x by chunk
         self._decode_ys = self.decode_grid.ys
         self.allreduce = AllReduceCost(
             self.model, self.gpu, tp, allreduce_latency_s, allreduce_bus_efficiency
@@ -149,23 +150,58 @@ class ProfiledCostModel(CostModel):
             return iteration_steps_s(self, chunk, num_prefilled, num_decode, decode_ctx_sum,
                                      num_steps)
         floor, pre, dec = self.floor_s, self.prefill_grid, self.decode_grid
-        pre_cells, pre_ys, pre_ny = pre.at_x(chunk), pre.ys, len(pre.ys) - 2
-        dec_cells, dec_ys, dec_ny = dec.at_x(num_decode), dec.ys, len(dec.ys) - 2
+        pre_cells = self._prefill_cells.get(chunk)
+        if pre_cells is None:
+            pre_cells = self._prefill_cells[chunk] = pre.at_x(chunk)
+        pre_ys, pre_ny = pre.ys, len(pre.ys) - 2
         sub = (2 - 1 if num_decode > 0 else 1 - 1) * floor  # (parts - 1) * floor
         ar = self.allreduce(num_decode + chunk)
+        inf = math.inf
+        # cell indices as in `BilinearGrid.__call__`; contexts only grow, so each cell
+        # holds until the context reaches the cell's upper grid line
+        j = bisect_right(pre_ys, num_prefilled) - 1
+        j = 0 if j < 0 else (pre_ny if j > pre_ny else j)
+        pre_hi = pre_ys[j + 1] if j < pre_ny else inf
+        pp, pq = pre_cells[j]
         out = []
-        for k in range(num_steps):  # cell indices as in `BilinearGrid.__call__`
+        if num_decode <= 0:
+            for k in range(num_steps):
+                c = num_prefilled + k * chunk
+                if c >= pre_hi:
+                    j = bisect_right(pre_ys, c) - 1
+                    j = pre_ny if j > pre_ny else j
+                    pre_hi = pre_ys[j + 1] if j < pre_ny else inf
+                    pp, pq = pre_cells[j]
+                t = pp + pq * c
+                total = 0.0 + (t if t > floor else floor)
+                out.append(total - sub + ar)
+            return out
+        dec_cells = self._decode_cells.get(num_decode)
+        if dec_cells is None:
+            dec_cells = self._decode_cells[num_decode] = dec.at_x(num_decode)
+        dec_ys, dec_ny = dec.ys, len(dec.ys) - 2
+        y = decode_ctx_sum / num_decode
+        i = bisect_right(dec_ys, y) - 1
+        i = 0 if i < 0 else (dec_ny if i > dec_ny else i)
+        dec_hi = dec_ys[i + 1] if i < dec_ny else inf
+        dp, dq = dec_cells[i]
+        for k in range(num_steps):
             c = num_prefilled + k * chunk
-            j = bisect_right(pre_ys, c) - 1
-            p, q = pre_cells[0 if j < 0 else (pre_ny if j > pre_ny else j)]
-            t = p + q * c
+            if c >= pre_hi:
+                j = bisect_right(pre_ys, c) - 1
+                j = pre_ny if j > pre_ny else j
+                pre_hi = pre_ys[j + 1] if j < pre_ny else inf
+                pp, pq = pre_cells[j]
+            t = pp + pq * c
             total = 0.0 + (t if t > floor else floor)
-            if num_decode > 0:
-                y = (decode_ctx_sum + k * num_decode) / num_decode
-                j = bisect_right(dec_ys, y) - 1
-                p, q = dec_cells[0 if j < 0 else (dec_ny if j > dec_ny else j)]
-                t = p + q * y
-                total += t if t > floor else floor
+            y = (decode_ctx_sum + k * num_decode) / num_decode
+            if y >= dec_hi:
+                i = bisect_right(dec_ys, y) - 1
+                i = dec_ny if i > dec_ny else i
+                dec_hi = dec_ys[i + 1] if i < dec_ny else inf
+                dp, dq = dec_cells[i]
+            t = dp + dq * y
+            total += t if t > floor else floor
             out.append(total - sub + ar)
         return out
 
