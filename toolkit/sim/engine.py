@@ -110,14 +110,16 @@ class SimEngine:
     # -- iterations ----------------------------------------------------------------------
     def _start_iteration(self, wake_s: float = 0.0) -> None:
         now = self.loop.now_s
-        self._make_decode_room(1)
-        self.kv.reserved_tokens = self.running.num_decode
-        batch = self.scheduler.schedule(self.waiting, self.running, self.kv)
-        self.kv.reserved_tokens = 0
+        running, kv = self.running, self.kv
+        if running.num_decode:
+            self._make_decode_room(1)
+        kv.reserved_tokens = running.num_decode
+        batch = self.scheduler.schedule(self.waiting, running, kv)
+        kv.reserved_tokens = 0
         for seq in batch.admitted:
             self._waiting_tokens -= seq.prefill_len
             self._on_admit(seq, now)
-        num_decode = self.running.num_decode if batch.with_decode else 0
+        num_decode = running.num_decode if batch.with_decode else 0
         if not batch.prefill and num_decode == 0:
             self.busy = False
             self._idle_since = now
@@ -126,17 +128,22 @@ class SimEngine:
         self._batch = batch
         self._version += 1
         if num_decode:
-            self.kv.allocate(num_decode)
-        if not batch.prefill:
+            kv.allocate(num_decode)
+        prefill = batch.prefill
+        if not prefill:
             self._start_stretch(now + wake_s)
             return
         ctx_sum = self._decode_ctx_sum() if num_decode else 0
-        shape = BatchShape(
-            tuple(n for _, n in batch.prefill),
-            tuple(s.num_prefilled for s, _ in batch.prefill),
-            num_decode,
-            ctx_sum,
-        )
+        if len(prefill) == 1:
+            seq, take = prefill[0]
+            shape = BatchShape((take,), (seq.num_prefilled,), num_decode, ctx_sum)
+        else:
+            shape = BatchShape(
+                tuple(n for _, n in prefill),
+                tuple(s.num_prefilled for s, _ in prefill),
+                num_decode,
+                ctx_sum,
+            )
         end = now + self.cost.iteration_s(shape) + wake_s
         steps = self._prefill_steps(batch, num_decode)
         if steps > 1:
