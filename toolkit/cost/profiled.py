@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,7 @@ from toolkit.cost.steps import iteration_steps_s
 
 Point = tuple[float, float, float]
 
-_SHORT_RUN = 60
+_SHORT_RUN = 64
 """Decode runs up to this many steps are timed in plain Python, longer ones with numpy."""
 
 _ARANGE = np.arange(0)
@@ -163,8 +164,16 @@ class ProfiledCostModel(CostModel):
         j = 0 if j < 0 else (pre_ny if j > pre_ny else j)
         pre_hi = pre_ys[j + 1] if j < pre_ny else inf
         pp, pq = pre_cells[j]
+        last = num_steps - 1
+        # one cell per grid over the whole run and no floor (t only grows within a cell
+        # when q >= 0): one expression per iteration, the same operations as below
+        one_pre = (num_steps > 0 and pq >= 0.0 and num_prefilled + last * chunk < pre_hi
+                   and pp + pq * num_prefilled >= floor)
         out = []
         if num_decode <= 0:
+            if one_pre:
+                return [0.0 + (pp + pq * (num_prefilled + k * chunk)) - sub + ar
+                        for k in range(num_steps)]
             for k in range(num_steps):
                 c = num_prefilled + k * chunk
                 if c >= pre_hi:
@@ -185,6 +194,11 @@ class ProfiledCostModel(CostModel):
         i = 0 if i < 0 else (dec_ny if i > dec_ny else i)
         dec_hi = dec_ys[i + 1] if i < dec_ny else inf
         dp, dq = dec_cells[i]
+        if (one_pre and dq >= 0.0 and (decode_ctx_sum + last * num_decode) / num_decode < dec_hi
+                and dp + dq * y >= floor):
+            return [0.0 + (pp + pq * (num_prefilled + k * chunk))
+                    + (dp + dq * ((decode_ctx_sum + k * num_decode) / num_decode)) - sub + ar
+                    for k in range(num_steps)]
         for k in range(num_steps):
             c = num_prefilled + k * chunk
             if c >= pre_hi:
@@ -243,6 +257,13 @@ class ProfiledCostModel(CostModel):
             return np.cumsum(self.decode_steps_s(num_decode, decode_ctx_sum, num_steps))
         hi = ys[j + 1] if j < ny else math.inf
         p, q = cells[j]
+        if (q >= 0.0 and (decode_ctx_sum + (num_steps - 1) * num_decode) / num_decode < hi
+                and p + q * y0 >= floor):  # one cell, no floor (t grows with y when q >= 0)
+            ts = [p + q * ((decode_ctx_sum + k * num_decode) / num_decode)
+                  for k in range(num_steps)]
+            if ar != 0.0 or not floor > 0.0:
+                ts = [t + ar for t in ts]
+            return list(accumulate(ts))  # t + 0.0 is t: every t >= floor > 0
         out = []
         acc = 0.0
         for k in range(num_steps):
