@@ -251,9 +251,11 @@ class ProfiledCostModel(CostModel):
                 p, q = cells[j]
                 t = ctx * q
                 t += p
-                np.maximum(t, floor, out=t)
-                t += ar
-                return np.cumsum(t)
+                if not (q >= 0.0 and p + q * y0 >= floor):  # else t grows from the floor up
+                    np.maximum(t, floor, out=t)
+                if ar != 0.0 or not floor > 0.0:  # else t + 0.0 is t
+                    t += ar
+                return t.cumsum()  # np.cumsum: the same sequential additions
             return np.cumsum(self.decode_steps_s(num_decode, decode_ctx_sum, num_steps))
         hi = ys[j + 1] if j < ny else math.inf
         p, q = cells[j]
