@@ -54,6 +54,11 @@ class Request:
     tier: str | None = None
     segments: list[Segment] | None = None
     meta: dict = field(default_factory=dict)
+    # derived in __post_init__ (plain attributes: read on every prefix match)
+    key: Sequence[int] = field(init=False, repr=False, compare=False)
+    """The sequence a prefix cache matches on (token ids or block hashes)."""
+    tokens_per_key: int = field(init=False, repr=False, compare=False)
+    """How many prompt tokens one element of `key` stands for."""
 
     def __post_init__(self) -> None:
         if self.prompt_token_ids is not None:
@@ -66,6 +71,10 @@ class Request:
             raise ValueError(f"request {self.id}: block_hashes need a positive block_size")
         elif type(self.block_hashes) is not tuple:
             self.block_hashes = _as_int_tuple(self.block_hashes)
+        if self.prompt_token_ids is not None:
+            self.key, self.tokens_per_key = self.prompt_token_ids, 1
+        else:
+            self.key, self.tokens_per_key = self.block_hashes, self.block_size  # type: ignore[assignment]
         if self.output_len < 0:
             raise ValueError(f"request {self.id}: negative output_len {self.output_len}")
         if self.segments:
@@ -89,18 +98,6 @@ class Request:
     def final_context_len(self) -> int:
         """Context at the end: prompt + everything generated + everything tools returned."""
         return self.prompt_len + self.total_output_len + self.total_return_len
-
-    @property
-    def key(self) -> Sequence[int]:
-        """The sequence a prefix cache matches on (token ids or block hashes)."""
-        if self.prompt_token_ids is not None:
-            return self.prompt_token_ids
-        return self.block_hashes  # type: ignore[return-value]
-
-    @property
-    def tokens_per_key(self) -> int:
-        """How many prompt tokens one element of `key` stands for."""
-        return 1 if self.prompt_token_ids is not None else self.block_size
 
     def key_tokens(self, num_key: int) -> int:
         """Prompt tokens covered by the first `num_key` key elements (the last block may be partial)."""

@@ -41,7 +41,9 @@ The tp > 1 prefill tables are eager only, so short prefills there carry launch o
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
+from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +63,19 @@ from toolkit.cost.specs import get_gpu_spec, get_model_spec
 from toolkit.cost.steps import iteration_steps_s
 
 Point = tuple[float, float, float]
+
+_SHORT_RUN = 64
+"""Decode runs up to this many steps are timed in plain Python, longer ones with numpy."""
+
+_ARANGE = np.arange(0)
+
+
+def _arange(n: int) -> np.ndarray:
+    """`np.arange(n)` (int64), as a view of one cached array."""
+    global _ARANGE
+    if n > len(_ARANGE):
+        _ARANGE = np.arange(max(n, 2 * len(_ARANGE)))
+    return _ARANGE[:n]
 
 
 class ProfiledCostModel(CostModel):
@@ -102,6 +117,9 @@ class ProfiledCostModel(CostModel):
         self.prefill_grid, prefill_min = _envelope_grid(self.prefill_points)
         self.decode_grid, decode_min = _envelope_grid(self.decode_points)
         self.floor_s = min(prefill_min, decode_min)
+        self._decode_cells: dict[int, list[tuple[float, float]]] = {}  # at_x by batch
+        self._prefill_cells: dict[int, list[tuple[float, float]]] = {}  # at_x by chunk
+        self._decode_ys = self.decode_grid.ys
         self.allreduce = AllReduceCost(
             self.model, self.gpu, tp, allreduce_latency_s, allreduce_bus_efficiency
         )
@@ -133,23 +151,71 @@ class ProfiledCostModel(CostModel):
             return iteration_steps_s(self, chunk, num_prefilled, num_decode, decode_ctx_sum,
                                      num_steps)
         floor, pre, dec = self.floor_s, self.prefill_grid, self.decode_grid
-        pre_cells, pre_ys, pre_ny = pre.at_x(chunk), pre.ys, len(pre.ys) - 2
-        dec_cells, dec_ys, dec_ny = dec.at_x(num_decode), dec.ys, len(dec.ys) - 2
+        pre_cells = self._prefill_cells.get(chunk)
+        if pre_cells is None:
+            pre_cells = self._prefill_cells[chunk] = pre.at_x(chunk)
+        pre_ys, pre_ny = pre.ys, len(pre.ys) - 2
         sub = (2 - 1 if num_decode > 0 else 1 - 1) * floor  # (parts - 1) * floor
         ar = self.allreduce(num_decode + chunk)
+        inf = math.inf
+        # cell indices as in `BilinearGrid.__call__`; contexts only grow, so each cell
+        # holds until the context reaches the cell's upper grid line
+        j = bisect_right(pre_ys, num_prefilled) - 1
+        j = 0 if j < 0 else (pre_ny if j > pre_ny else j)
+        pre_hi = pre_ys[j + 1] if j < pre_ny else inf
+        pp, pq = pre_cells[j]
+        last = num_steps - 1
+        # one cell per grid over the whole run and no floor (t only grows within a cell
+        # when q >= 0): one expression per iteration, the same operations as below
+        one_pre = (num_steps > 0 and pq >= 0.0 and num_prefilled + last * chunk < pre_hi
+                   and pp + pq * num_prefilled >= floor)
         out = []
-        for k in range(num_steps):  # cell indices as in `BilinearGrid.__call__`
+        if num_decode <= 0:
+            if one_pre:
+                return [0.0 + (pp + pq * (num_prefilled + k * chunk)) - sub + ar
+                        for k in range(num_steps)]
+            for k in range(num_steps):
+                c = num_prefilled + k * chunk
+                if c >= pre_hi:
+                    j = bisect_right(pre_ys, c) - 1
+                    j = pre_ny if j > pre_ny else j
+                    pre_hi = pre_ys[j + 1] if j < pre_ny else inf
+                    pp, pq = pre_cells[j]
+                t = pp + pq * c
+                total = 0.0 + (t if t > floor else floor)
+                out.append(total - sub + ar)
+            return out
+        dec_cells = self._decode_cells.get(num_decode)
+        if dec_cells is None:
+            dec_cells = self._decode_cells[num_decode] = dec.at_x(num_decode)
+        dec_ys, dec_ny = dec.ys, len(dec.ys) - 2
+        y = decode_ctx_sum / num_decode
+        i = bisect_right(dec_ys, y) - 1
+        i = 0 if i < 0 else (dec_ny if i > dec_ny else i)
+        dec_hi = dec_ys[i + 1] if i < dec_ny else inf
+        dp, dq = dec_cells[i]
+        if (one_pre and dq >= 0.0 and (decode_ctx_sum + last * num_decode) / num_decode < dec_hi
+                and dp + dq * y >= floor):
+            return [0.0 + (pp + pq * (num_prefilled + k * chunk))
+                    + (dp + dq * ((decode_ctx_sum + k * num_decode) / num_decode)) - sub + ar
+                    for k in range(num_steps)]
+        for k in range(num_steps):
             c = num_prefilled + k * chunk
-            j = bisect_right(pre_ys, c) - 1
-            p, q = pre_cells[0 if j < 0 else (pre_ny if j > pre_ny else j)]
-            t = p + q * c
+            if c >= pre_hi:
+                j = bisect_right(pre_ys, c) - 1
+                j = pre_ny if j > pre_ny else j
+                pre_hi = pre_ys[j + 1] if j < pre_ny else inf
+                pp, pq = pre_cells[j]
+            t = pp + pq * c
             total = 0.0 + (t if t > floor else floor)
-            if num_decode > 0:
-                y = (decode_ctx_sum + k * num_decode) / num_decode
-                j = bisect_right(dec_ys, y) - 1
-                p, q = dec_cells[0 if j < 0 else (dec_ny if j > dec_ny else j)]
-                t = p + q * y
-                total += t if t > floor else floor
+            y = (decode_ctx_sum + k * num_decode) / num_decode
+            if y >= dec_hi:
+                i = bisect_right(dec_ys, y) - 1
+                i = dec_ny if i > dec_ny else i
+                dec_hi = dec_ys[i + 1] if i < dec_ny else inf
+                dp, dq = dec_cells[i]
+            t = dp + dq * y
+            total += t if t > floor else floor
             out.append(total - sub + ar)
         return out
 
@@ -160,6 +226,59 @@ class ProfiledCostModel(CostModel):
         ctx = (decode_ctx_sum + np.arange(num_steps) * num_decode) / num_decode
         t = np.maximum(self.decode_grid.along_y(num_decode, ctx), self.floor_s)
         return t + self.allreduce(num_decode)
+
+    def decode_steps_cum_s(self, num_decode: int, decode_ctx_sum: int,
+                           num_steps: int) -> list[float] | np.ndarray:
+        """`np.cumsum(self.decode_steps_s(...))`, the very floats (the same per-step
+        operations, summed one after another), as a list or an array; short runs in plain
+        Python, long ones vectorised with the per-run constants taken out."""
+        if (num_decode <= 0 or num_steps <= 0
+                or type(self).decode_steps_s is not ProfiledCostModel.decode_steps_s):
+            return np.cumsum(self.decode_steps_s(num_decode, decode_ctx_sum, num_steps))
+        cells = self._decode_cells.get(num_decode)
+        if cells is None:
+            cells = self._decode_cells[num_decode] = self.decode_grid.at_x(num_decode)
+        floor, ar = self.floor_s, self.allreduce(num_decode)
+        ys = self._decode_ys
+        ny = len(ys) - 2
+        y0 = decode_ctx_sum / num_decode
+        j = bisect_right(ys, y0) - 1
+        j = 0 if j < 0 else (ny if j > ny else j)
+        if num_steps > _SHORT_RUN:
+            y_last = (decode_ctx_sum + (num_steps - 1) * num_decode) / num_decode
+            if y_last < (ys[j + 1] if j < ny else math.inf):  # one cell: p + q * y for all
+                ctx = (decode_ctx_sum + _arange(num_steps) * num_decode) / num_decode
+                p, q = cells[j]
+                t = ctx * q
+                t += p
+                if not (q >= 0.0 and p + q * y0 >= floor):  # else t grows from the floor up
+                    np.maximum(t, floor, out=t)
+                if ar != 0.0 or not floor > 0.0:  # else t + 0.0 is t
+                    t += ar
+                return t.cumsum()  # np.cumsum: the same sequential additions
+            return np.cumsum(self.decode_steps_s(num_decode, decode_ctx_sum, num_steps))
+        hi = ys[j + 1] if j < ny else math.inf
+        p, q = cells[j]
+        if (q >= 0.0 and (decode_ctx_sum + (num_steps - 1) * num_decode) / num_decode < hi
+                and p + q * y0 >= floor):  # one cell, no floor (t grows with y when q >= 0)
+            ts = [p + q * ((decode_ctx_sum + k * num_decode) / num_decode)
+                  for k in range(num_steps)]
+            if ar != 0.0 or not floor > 0.0:
+                ts = [t + ar for t in ts]
+            return list(accumulate(ts))  # t + 0.0 is t: every t >= floor > 0
+        out = []
+        acc = 0.0
+        for k in range(num_steps):
+            y = (decode_ctx_sum + k * num_decode) / num_decode
+            if y >= hi:  # the next cell (y only grows)
+                j = bisect_right(ys, y) - 1
+                j = ny if j > ny else j
+                hi = ys[j + 1] if j < ny else math.inf
+                p, q = cells[j]
+            t = p + q * y
+            acc += (t if t > floor else floor) + ar
+            out.append(acc)
+        return out
 
     def adjusted_points(self) -> list[tuple[str, float, float, float, float]]:
         """(table, x, y, measured_s, model_s) for measured points the monotone envelope

@@ -8,7 +8,20 @@ method of the same name and signature, which must return exactly the same floats
 
 from __future__ import annotations
 
+import numpy as np
+
 from toolkit.cost.base import BatchShape, CostModel
+
+
+def decode_steps_cum_s(cost: CostModel, num_decode: int, decode_ctx_sum: int,
+                       num_steps: int) -> list[float] | np.ndarray:
+    """End times, from the start, of `num_steps` pure-decode steps: exactly the floats of
+    `np.cumsum(cost.decode_steps_s(...))` (a list or an array). Uses the cost model's own
+    `decode_steps_cum_s` when it has one."""
+    fast = getattr(cost, "decode_steps_cum_s", None)
+    if fast is not None:
+        return fast(num_decode, decode_ctx_sum, num_steps)
+    return np.cumsum(cost.decode_steps_s(num_decode, decode_ctx_sum, num_steps))
 
 
 def prefill_chunk_steps_s(cost: CostModel, chunk: int, num_prefilled: int, num_decode: int,

@@ -20,7 +20,7 @@ FCFS_KEY = attrgetter("arrival_s", "admit_seq")
 """Sort key of first come, first served (a preempted sequence keeps its arrival time)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class RunningState:
     """What an engine is running: sequences still in prefill, and decode aggregates."""
 
@@ -33,7 +33,7 @@ class RunningState:
         return len(self.prefilling) + self.num_decode
 
 
-@dataclass
+@dataclass(slots=True)
 class Batch:
     """One iteration: prefill chunks `(seq, num_new_tokens)`, newly admitted sequences,
     and whether the running decodes take part."""
@@ -126,18 +126,23 @@ class LocalScheduler(ABC):
         self, waiting: list[Seq], running: RunningState, kv: KVManager, batch: Batch,
         budget: int, chunk: bool,
     ) -> None:
-        if kv.available_tokens <= 0 or running.num_running >= self.max_running:
+        max_running = self.max_running
+        num_running = running.num_running  # admission changes `running` only after schedule
+        if kv.available_tokens <= 0 or num_running >= max_running:
             return  # nothing can be admitted: skip ordering (and its prefix matches)
+        prefill, admitted = batch.prefill, batch.admitted
         for seq in self.order(waiting, kv):
-            if running.num_running + len(batch.admitted) >= self.max_running:
+            if num_running + len(admitted) >= max_running:
                 return
-            if not chunk and batch.prefill and seq.prefill_len > budget:
+            if not chunk and prefill and seq.prefill_len > budget:
                 return
             if not kv.admit(seq):
                 return
-            take = min(seq.remaining_prefill, budget) if chunk else seq.remaining_prefill
-            batch.prefill.append((seq, take))
-            batch.admitted.append(seq)
+            take = seq.remaining_prefill
+            if chunk and budget < take:
+                take = budget
+            prefill.append((seq, take))
+            admitted.append(seq)
             budget -= take
             if budget <= 0:
                 return

@@ -48,7 +48,9 @@ class KVManager:
         if seq.match_epoch != self.epoch:
             seq.match_len = self._match(seq).length
             seq.match_epoch = self.epoch
-        return seq.request.key_tokens(seq.match_len)
+        req = seq.request
+        n = seq.match_len * req.tokens_per_key  # req.key_tokens(seq.match_len)
+        return n if n < req.prompt_len else req.prompt_len
 
     def refresh_matches(self, seqs: list[Seq]) -> None:
         """`match_tokens` for each sequence in turn (the same matches, in one batch)."""
@@ -60,8 +62,7 @@ class KVManager:
             for seq in stale:
                 self.match_tokens(seq)
             return
-        results = self._rematch([(s.request.key, s.match_hint) for s in stale])
-        for seq, m in zip(stale, results):
+        for seq, m in zip(stale, self._rematch([(s.request.key, s.match_hint) for s in stale])):
             seq.match_hint = m
             seq.match_len = m[0]
             seq.match_epoch = epoch
@@ -69,12 +70,11 @@ class KVManager:
     def _match(self, seq: Seq) -> MatchResult:
         """`cache.match` of the prompt, through the cache's `rematch` shortcut when it has
         one and an earlier result of this prompt (same result, same side effects)."""
-        key = seq.request.key
         prev = seq.match_hint
         if prev is not None and self._rematch is not None:
-            m = self._rematch([(key, prev)])[0]
+            m = self._rematch([(seq.request.key, prev)])[0]
         else:
-            m = self.cache.match(key)
+            m = self.cache.match(seq.request.key)
         seq.match_hint = m
         return m
 
@@ -86,17 +86,22 @@ class KVManager:
     def admit(self, seq: Seq) -> bool:
         """Match, lock and allocate the uncached prompt tail; False (nothing changed) if the
         slots cannot be found even by eviction."""
-        key = seq.request.key
-        m = self._match(seq)
-        need = (len(key) - m.length) * self.tokens_per_key + seq.recompute_tokens
-        self.cache.lock(m.node)  # first: the matched path itself must not count as evictable
+        req = seq.request
+        length, node = self._match(seq)
+        need = (len(req.key) - length) * self.tokens_per_key + seq.recompute_tokens
+        cache = self.cache
+        cache.lock(node)  # first: the matched path itself must not count as evictable
         if need > self.available_tokens:
-            self.cache.unlock(m.node)
+            cache.unlock(node)
             return False
         self._make_free(need)
-        seq.node = m.node
-        seq.match_len = m.length
-        cached = min(seq.request.key_tokens(m.length), max(seq.request.prompt_len - 1, 0))
+        seq.node = node
+        seq.match_len = length
+        # min(req.key_tokens(length), max(req.prompt_len - 1, 0))
+        cap = req.prompt_len - 1 if req.prompt_len > 0 else 0
+        cached = length * req.tokens_per_key
+        if cached > cap:
+            cached = cap
         seq.num_cached_tokens = cached
         seq.num_prefilled = cached
         seq.held_tokens = need
@@ -106,19 +111,23 @@ class KVManager:
     def finish_prefill(self, seq: Seq) -> None:
         """Move the sequence's prompt tail into the prefix tree (duplicates are freed)."""
         key = seq.request.key
-        res = self.cache.insert(key)
-        moved = (len(key) - seq.match_len) * self.tokens_per_key
-        self.cache.lock(res.node)
-        self.cache.unlock(seq.node)
-        seq.node = res.node
-        seq.match_len = len(key)
+        cache = self.cache
+        node = cache.insert(key).node
+        num_key = len(key)
+        moved = (num_key - seq.match_len) * self.tokens_per_key
+        cache.lock(node)
+        cache.unlock(seq.node)
+        seq.node = node
+        seq.match_len = num_key
         seq.held_tokens -= moved
         self.held_tokens -= moved
         self.epoch += 1
 
     def allocate(self, num_tokens: int) -> bool:
         """Take `num_tokens` slots (evicting if needed) for sequences' new tokens."""
-        if num_tokens > self.free_tokens + self.cache.evictable_size * self.tokens_per_key:
+        cache, tpk = self.cache, self.tokens_per_key
+        if num_tokens > (self.capacity_tokens - self.held_tokens
+                         + (cache.evictable_size - cache.total_size) * tpk):
             return False
         self._make_free(num_tokens)
         self.held_tokens += num_tokens
@@ -138,8 +147,9 @@ class KVManager:
             seq.node = None
 
     def _make_free(self, num_tokens: int) -> None:
-        short = num_tokens - self.free_tokens
+        tpk = self.tokens_per_key
+        short = num_tokens - (self.capacity_tokens - self.cache.total_size * tpk
+                              - self.held_tokens)  # - self.free_tokens
         if short > 0:
-            tpk = self.tokens_per_key
             self.cache.evict(-(-short // tpk))
             self.epoch += 1

@@ -9,12 +9,14 @@ KV-slot limit — and cuts the stretch short at the next step boundary if a requ
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_right
 from typing import Protocol
 
 import numpy as np
 
 from toolkit.core.request import Request
 from toolkit.cost.base import BatchShape, CostModel
+from toolkit.cost.steps import decode_steps_cum_s
 from toolkit.route.base import EngineStats
 from toolkit.sched.base import Batch, LocalScheduler, RunningState
 from toolkit.sched.kv import KVManager
@@ -60,7 +62,7 @@ class SimEngine:
         self._idle_since = 0.0
         self._version = 0
         self._batch: Batch | None = None
-        self._stretch: tuple[float, np.ndarray, int] | None = None
+        self._stretch: tuple[float, list[float] | np.ndarray, int] | None = None
         self._prefill_stretch: PrefillStretch | None = None
         self._can_stretch_prefill = can_stretch(scheduler)
         self._admit_counter = 0
@@ -108,14 +110,16 @@ class SimEngine:
     # -- iterations ----------------------------------------------------------------------
     def _start_iteration(self, wake_s: float = 0.0) -> None:
         now = self.loop.now_s
-        self._make_decode_room(1)
-        self.kv.reserved_tokens = self.running.num_decode
-        batch = self.scheduler.schedule(self.waiting, self.running, self.kv)
-        self.kv.reserved_tokens = 0
+        running, kv = self.running, self.kv
+        if running.num_decode:
+            self._make_decode_room(1)
+        kv.reserved_tokens = running.num_decode
+        batch = self.scheduler.schedule(self.waiting, running, kv)
+        kv.reserved_tokens = 0
         for seq in batch.admitted:
             self._waiting_tokens -= seq.prefill_len
             self._on_admit(seq, now)
-        num_decode = self.running.num_decode if batch.with_decode else 0
+        num_decode = running.num_decode if batch.with_decode else 0
         if not batch.prefill and num_decode == 0:
             self.busy = False
             self._idle_since = now
@@ -124,17 +128,22 @@ class SimEngine:
         self._batch = batch
         self._version += 1
         if num_decode:
-            self.kv.allocate(num_decode)
-        if not batch.prefill:
+            kv.allocate(num_decode)
+        prefill = batch.prefill
+        if not prefill:
             self._start_stretch(now + wake_s)
             return
         ctx_sum = self._decode_ctx_sum() if num_decode else 0
-        shape = BatchShape(
-            tuple(n for _, n in batch.prefill),
-            tuple(s.num_prefilled for s, _ in batch.prefill),
-            num_decode,
-            ctx_sum,
-        )
+        if len(prefill) == 1:
+            seq, take = prefill[0]
+            shape = BatchShape((take,), (seq.num_prefilled,), num_decode, ctx_sum)
+        else:
+            shape = BatchShape(
+                tuple(n for _, n in prefill),
+                tuple(s.num_prefilled for s, _ in prefill),
+                num_decode,
+                ctx_sum,
+            )
         end = now + self.cost.iteration_s(shape) + wake_s
         steps = self._prefill_steps(batch, num_decode)
         if steps > 1:
@@ -181,20 +190,20 @@ class SimEngine:
         steps = max(1, min(steps, 1 + extra))
         if steps > 1:
             self.kv.allocate((steps - 1) * num_decode)
-        durations = self.cost.decode_steps_s(num_decode, self._decode_ctx_sum(), steps)
-        cum = np.cumsum(durations)
+        cum = decode_steps_cum_s(self.cost, num_decode, self._decode_ctx_sum(), steps)
         self._stretch = (now, cum, steps)
         self.loop.schedule(now + float(cum[-1]), PRIO_ENGINE, self._end_iteration, self._version)
 
     def _interrupt_stretch(self) -> None:
         start, cum, steps = self._stretch  # type: ignore[misc]
-        done = int(np.searchsorted(cum, self.loop.now_s - start, side="right"))
+        # steps ended by now (cum may run past `steps` after an earlier interruption)
+        done = bisect_right(cum, self.loop.now_s - start, 0, steps)
         keep = min(done + 1, steps)
         if keep == steps:
             return
         self.kv.held_tokens -= (steps - keep) * self.running.num_decode
         self._version += 1
-        self._stretch = (start, cum[:keep], keep)
+        self._stretch = (start, cum, keep)
         self.loop.schedule(start + float(cum[keep - 1]), PRIO_ENGINE, self._end_iteration,
                            self._version)
 

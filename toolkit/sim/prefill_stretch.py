@@ -12,6 +12,7 @@ need an eviction (which could also mean a preemption).
 from __future__ import annotations
 
 from bisect import bisect_right
+from itertools import accumulate
 
 from toolkit.cost.base import CostModel
 from toolkit.cost.steps import prefill_chunk_steps_s
@@ -42,9 +43,14 @@ class PrefillStretch:
               num_decode: int, decode_ctx_sum: int, steps: int) -> PrefillStretch:
         """Time `steps - 1` more iterations after the first, which ends at `end`; the
         first took `chunk` tokens after `num_prefilled`, with `decode_ctx_sum` context."""
+        dts = prefill_chunk_steps_s(cost, chunk, num_prefilled + chunk, num_decode,
+                                    decode_ctx_sum + num_decode, steps - 1)
+        if dts and min(dts) >= 0.0:  # end + dt >= end: the clamp below never binds
+            times = list(accumulate(dts, initial=end))
+            if times[-1] == times[-1]:  # no NaN on the way
+                return cls(times, num_decode)
         times = [end]
-        for dt in prefill_chunk_steps_s(cost, chunk, num_prefilled + chunk, num_decode,
-                                        decode_ctx_sum + num_decode, steps - 1):
+        for dt in dts:
             t = end + dt
             end = t if t > end else end  # the event loop never schedules into the past
             times.append(end)
