@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 from hydra.utils import instantiate
 
-from benchmarks.bench_sim import CASES as BENCH_CASES
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from benchmarks.bench_sim import CASES as BENCH_CASES  # noqa: E402
 from experiments.common.runner import build_sim_cluster, build_trace
 from experiments.common.sweep import compose_config
 from toolkit.core.record import records_to_frame

@@ -38,7 +38,6 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
-from scipy import optimize, special, stats
 
 from toolkit.core.errors import ConfigError
 from toolkit.core.request import Request, Segment
@@ -252,6 +251,8 @@ def calibrated_counts(z: np.ndarray, mean: float, std: float, lo: int) -> np.nda
     """Integers >= lo with about this mean and std, from standard normals `z` (a Gamma
     rounded to integers, values below lo lumped at lo, its parameters fitted so the
     discrete distribution has the target moments)."""
+    from scipy import special  # lazily: scipy costs ~0.5 s and ~60 MB to import
+
     cdf = _count_cdf(float(mean), float(std), int(lo))
     u = special.ndtr(z)
     return lo + np.minimum(np.searchsorted(cdf, u, side="right"), len(cdf) - 1)
@@ -259,6 +260,8 @@ def calibrated_counts(z: np.ndarray, mean: float, std: float, lo: int) -> np.nda
 
 @lru_cache(maxsize=64)
 def _count_cdf(mean: float, std: float, lo: int) -> np.ndarray:
+    from scipy import optimize, stats
+
     values = np.arange(lo, int(mean + 15 * std) + 2)
 
     def pmf(log_params: np.ndarray) -> np.ndarray:
