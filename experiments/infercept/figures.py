@@ -85,7 +85,9 @@ def sustainable_rate(df: pd.DataFrame, threshold_ms: float) -> pd.DataFrame:
     `lower_bound`: still under at the highest rate swept)."""
     rows = []
     for (setup, series), g in df.sort_values("rps").groupby(["setup", "series"]):
-        lat = g["norm_latency_ms_mean"].to_numpy()
+        lat = g["norm_latency_ms_mean"].to_numpy(dtype=float).copy()
+        if "saturated" in g:  # unfinished requests left: above any threshold
+            lat[g["saturated"].to_numpy(dtype=bool)] = np.inf
         rows.append({"setup": setup, "series": series, "threshold_ms": threshold_ms,
                      "rps": _crossing(g["rps"].to_numpy(), lat, threshold_ms),
                      "lower_bound": bool(len(lat) and lat.max() <= threshold_ms)})

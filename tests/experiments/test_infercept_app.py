@@ -51,6 +51,16 @@ def test_paper_points_and_sustainable_rate():
                        "norm_latency_ms_mean": [10.0, 30.0, 90.0]})
     got = sustainable_rate(df, 60.0)["rps"].iloc[0]
     assert got == pytest.approx(2.5)
+    saturated = df.assign(saturated=[False, True, True], norm_latency_ms_mean=[10.0, 20.0, 30.0])
+    assert sustainable_rate(saturated, 60.0)["rps"].iloc[0] == pytest.approx(1.0)
+
+
+def test_unfinished_requests_do_not_flatter_latency(tmp_path):
+    cfg = compose_config(MODULE, ["policy=vllm", "workload.rps=4", "workload.duration_s=60"])
+    df, summary = run_infercept(cfg, tmp_path)
+    assert summary["num_unfinished"] > 0 and summary["saturated"]
+    done = df[df.finish_s.notna()]
+    assert summary["norm_latency_ms_mean"] > 0 and len(done) < len(df)
 
 
 def test_engine_backend_replays_pauses(tmp_path):

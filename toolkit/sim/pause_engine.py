@@ -50,6 +50,8 @@ class PauseSimEngine(SwapMixin, SimEngine):
         self.meter = WasteMeter()
         self.pause_rows: list[tuple] = []
         self._base_stretch = self.max_stretch_steps
+        self._base_can_stretch_prefill = self._can_stretch_prefill
+        self._row_of: dict[str, int] = {}
         self._iter_start = 0.0
         self._snapshot: tuple[int, int, float, float] = (0, 0, 0.0, 0.0)
         self._last_query_tokens = 1
@@ -183,6 +185,7 @@ class PauseSimEngine(SwapMixin, SimEngine):
                 self.kv.release(seq, 0)
                 seq.place = KVPlace.DROPPED
                 seq.num_preemptions += 1
+                self._relabel_pause(seq, PauseAction.DISCARD)
                 self._requeue(seq, ctx, now)
         self.resumed.clear()
 
@@ -206,7 +209,13 @@ class PauseSimEngine(SwapMixin, SimEngine):
                               f"request {seq.id}: tool call {seq.seg_idx} did not return within "
                               f"pause_timeout_s={self.pause_timeout_s}")
 
+    def _relabel_pause(self, seq: PauseSeq, action: PauseAction) -> None:
+        """Its last pause ended otherwise than logged (no room to rejoin: recomputed)."""
+        i = self._row_of[seq.id]
+        self.pause_rows[i] = (*self.pause_rows[i][:2], action.value, *self.pause_rows[i][3:])
+
     def _log_pause(self, seq: PauseSeq, now: float) -> None:
+        self._row_of[seq.id] = len(self.pause_rows)
         self.pause_rows.append((
             seq.id, seq.seg_idx - 1, seq.action.value, seq.first_action.value,
             now - seq.call_start_s, seq.decided_s - seq.call_start_s, seq.context_tokens,
@@ -232,11 +241,17 @@ class PauseSimEngine(SwapMixin, SimEngine):
         self._finish_copies(now)
         self._rejoin_resumed(now)
         budget = self._swap_budget(now)
-        budget = self._swap_ins(now, budget)
-        self._review(now, budget)
-        self._progress_swap_outs(budget)
+        budgeted = budget is not None
+        self._admit_swap_ins(now, budgeted)
+        self._review(now, self._left_after_swap_ins(budget))
+        if self.swap_in:  # the review may have freed GPU memory for them
+            self._admit_swap_ins(now, budgeted)
+        self._progress_swap_outs(self._progress_swap_ins(budget))
         needs_steps = (self.preserved and self.policy.reviews) or self.copying
         self.max_stretch_steps = 1 if needs_steps else self._base_stretch
+        # a prefill stretch would hold back copies of contexts that return meanwhile
+        self._can_stretch_prefill = self._base_can_stretch_prefill and not (
+            self.host_tokens or self.swap_in)
         stall = self.take_stall()
         self._iter_start = now
         super()._start_iteration(wake_s + stall)

@@ -68,9 +68,9 @@ class SwapMixin:
         budget = self.policy.swap_budget_tokens(self._view(now))
         return None if budget is None else max(0, int(budget))
 
-    def _swap_ins(self, now: float, budget: int | None) -> int | None:
-        """Take GPU slots for returned swapped contexts (first arrival first) and copy them
-        back within `budget`; return what is left of it."""
+    def _admit_swap_ins(self, now: float, budgeted: bool) -> None:
+        """Take GPU slots for returned swapped contexts, first arrival first, while they fit.
+        Unbudgeted, each copy stalls this iteration and the context lands at once."""
         while self.swap_in:
             seq = self.swap_in[0]
             ctx_old = seq.swap_left
@@ -78,11 +78,19 @@ class SwapMixin:
                 break
             self.swap_in.pop(0)
             seq.num_prefilled = ctx_old
-            if budget is None:
+            if budgeted:
+                self.swap_in_active.append(seq)
+            else:
                 self._stall_s += self.timing.swap_s(ctx_old)
                 self._land(seq, now)
-            else:
-                self.swap_in_active.append(seq)
+
+    def _left_after_swap_ins(self, budget: int | None) -> int | None:
+        """The budget swap-outs get: swap-ins copy first."""
+        if budget is None:
+            return None
+        return max(0, budget - sum(s.swap_left for s in self.swap_in_active))
+
+    def _progress_swap_ins(self, budget: int | None) -> int | None:
         return self._spend(self.swap_in_active, budget)
 
     def _progress_swap_outs(self, budget: int | None) -> None:

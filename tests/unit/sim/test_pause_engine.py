@@ -7,6 +7,7 @@ import heapq
 import math
 import random
 
+import pandas as pd
 import pytest
 
 from toolkit.cache.null import NoPrefixCache
@@ -21,6 +22,7 @@ from toolkit.sched.pause import (
     DiscardPausePolicy,
     ImprovedDiscardPausePolicy,
     MinWastePausePolicy,
+    PauseAction,
     PreservePausePolicy,
     SwapPausePolicy,
 )
@@ -116,9 +118,18 @@ def test_actions_follow_the_policy():
     trace = make_trace(60, 3)
     for policy, only in [(PreservePausePolicy(), "preserve"), (DiscardPausePolicy(), "discard"),
                          (SwapPausePolicy(), "swap")]:
-        cluster = make_cluster(policy)
+        cluster = make_cluster(policy, capacity=200_000)
         run_checked(cluster, trace)
         assert {row[2] for row in cluster.engines[0].pause_rows} == {only}
+
+
+def test_a_preserved_request_without_room_to_rejoin_is_logged_as_recomputed():
+    cluster = make_cluster(PreservePausePolicy(), capacity=6_000)
+    df = run_checked(cluster, make_trace(60, 3))
+    rows = cluster.engines[0].pause_rows
+    relabelled = [r for r in rows if r[2] == "discard"]
+    assert relabelled and all(r[3] == "preserve" for r in relabelled)
+    assert df.num_preemptions.sum() >= len(relabelled)
 
 
 def test_discard_recomputes_and_preserve_does_not():
@@ -168,3 +179,44 @@ def test_swap_falls_back_to_discard_without_host_memory():
     cluster = make_cluster(SwapPausePolicy(), swap_space=0)
     run_checked(cluster, make_trace(30, 7))
     assert {row[2] for row in cluster.engines[0].pause_rows} == {"discard"}
+
+
+def one(rid: str, t: float, plen: int, out: int, segs: list[Segment]) -> Request:
+    hashes = tuple(hash((rid, i)) & ((1 << 62) - 1) for i in range(math.ceil(plen / 16)))
+    return Request(id=rid, arrival_s=t, output_len=out, prompt_len=plen, block_hashes=hashes,
+                   block_size=16, segments=segs)
+
+
+def test_a_swapped_request_comes_back_once_the_review_frees_memory():
+    # Y returns while preserved X fills the GPU; the same iteration's review discards X
+    cluster = make_cluster(MinWastePausePolicy(), capacity=20_000, swap_space=1_500,
+                           chunked=True, known_duration=False)
+    trace = Trace([one("Y", 0.0, 1000, 2, [Segment(2, 20.0, 10)]), one("Z", 0.0, 8000, 600, []),
+                   one("X", 10.0, 19000, 2, [Segment(2, 1000.0, 10)])], name="t")
+    df = run_checked(cluster, trace).set_index("request_id")
+    assert df.loc["Y", "finish_s"] < 21.0  # not ~1,000 s later, when X's tool returns
+
+
+def test_stretches_change_no_record():
+    """Stretches are a shortcut: one step per iteration must give the same records (a tool
+    returning during a prefill stretch once had its swap-in held back to the stretch's end)."""
+    trace = Trace([one("B", 0.0, 2000, 5, [Segment(5, 3.0, 10)]), one("A", 2.9, 60000, 5, [])],
+                  name="t")
+    for seed in (0, 1):
+        traces = [trace, make_trace(80, seed)]
+        for tr in traces:
+            a, b = (run_checked(make_cluster(MinWastePausePolicy(), capacity=200_000, chunked=True,
+                                             max_stretch_steps=steps), tr) for steps in (1, None))
+            # a stretch adds its steps' times as a cumulative sum: equal up to rounding
+            pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=0, atol=1e-9)
+
+
+def test_min_waste_keeps_a_context_that_host_memory_cannot_take():
+    from tests.unit.sched.test_pause_policies import paused, view
+
+    pol = MinWastePausePolicy()
+    long_pause = paused(duration=25.0, ctx=1500)
+    assert pol.review([long_pause], view(budget=600))["a"] is PauseAction.SWAP
+    full = view(budget=600)
+    full = type(full)(**{**{f: getattr(full, f) for f in full.__slots__}, "free_cpu_tokens": 0})
+    assert pol.review([long_pause], full)["a"] is PauseAction.DISCARD  # never a silent swap

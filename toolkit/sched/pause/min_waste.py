@@ -82,14 +82,16 @@ class MinWastePausePolicy(PausePolicy):
         budget = view.swap_budget_tokens if self.allow_swap else 0
         per_iter = max(self.swap_budget_tokens(view) or 0, 1)
         iter_s = view.timing.fwd_s(max(view.batch_query_tokens, 1), view.running_context_tokens)
+        cpu = view.free_cpu_tokens
         out: dict[str, PauseAction] = {}
         for (keep_w, drop_w, rem), p in ranked:
             if self.decision == "heuristic" and self.allow_preserve and rem < self.preserve_below_s:
                 continue
             trip = self._round_trip_s(p.gpu_tokens, per_iter, iter_s, view)
-            if budget > 0 and rem * (1.0 - self.min_off_gpu_share) > trip:
+            if budget > 0 and p.gpu_tokens <= cpu and rem * (1.0 - self.min_off_gpu_share) > trip:
                 out[p.request_id] = PauseAction.SWAP
                 budget -= p.gpu_tokens
+                cpu -= p.gpu_tokens
             elif not self.allow_preserve or self._drop(keep_w, drop_w, rem):
                 out[p.request_id] = PauseAction.DISCARD
         return out
