@@ -107,8 +107,9 @@ def rate_ratios(df: pd.DataFrame, thresholds: Sequence[float], base: str = "vLLM
                 series: str = "InferCept") -> pd.DataFrame:
     """`series`'s sustainable rate over `base`'s at each latency threshold, per setup."""
     tab = pd.concat([sustainable_rate(df, t) for t in thresholds], ignore_index=True)
-    wide = tab.pivot_table(index=["setup", "threshold_ms"], columns="series", values="rps")
-    out = wide[[base, series]].copy()
+    wide = tab.pivot_table(index=["setup", "threshold_ms"], columns="series", values="rps",
+                           dropna=False)
+    out = wide.reindex(columns=[base, series]).copy()  # NaN where a series never got under
     out["ratio"] = out[series] / out[base]
     bound = tab[tab["series"] == series].set_index(["setup", "threshold_ms"])["lower_bound"]
     out["ratio_is_lower_bound"] = bound.reindex(out.index).fillna(False).astype(bool)

@@ -57,6 +57,16 @@ def build_pause_cluster(cfg: DictConfig, trace: Trace) -> Any:
     return SimCluster(router, num_engines, engine_factory, progress=bool(cfg.backend.progress))
 
 
+def drain_until_s(cfg: DictConfig) -> float:
+    """When the simulation stops: the window, then `drain_factor - 1` windows more, but at
+    least `drain_min_s` (a short window must still let requests sit out their tool calls)."""
+    if not cfg.run.window_s:
+        return math.inf
+    window = float(cfg.run.window_s)
+    extra = max(window * (float(cfg.run.drain_factor) - 1.0), float(cfg.run.get("drain_min_s", 0)))
+    return window + extra
+
+
 def run_infercept(cfg: DictConfig, out_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict]:
     """Run one configuration; write results into `out_dir` when given."""
     if cfg.backend.name == "engine_inprocess":
@@ -68,7 +78,7 @@ def run_infercept(cfg: DictConfig, out_dir: str | Path | None = None) -> tuple[p
                           f"{cfg.backend.name!r}")
     trace = build_trace(cfg)
     cluster = build_pause_cluster(cfg, trace)
-    until = float(cfg.run.window_s) * float(cfg.run.drain_factor) if cfg.run.window_s else math.inf
+    until = drain_until_s(cfg)
     try:
         cluster.run(trace, until_s=until)
     finally:

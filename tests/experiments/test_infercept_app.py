@@ -56,7 +56,8 @@ def test_paper_points_and_sustainable_rate():
 
 
 def test_unfinished_requests_do_not_flatter_latency(tmp_path):
-    cfg = compose_config(MODULE, ["policy=vllm", "workload.rps=4", "workload.duration_s=60"])
+    cfg = compose_config(MODULE, ["policy=vllm", "workload.rps=4", "workload.duration_s=60",
+                                  "run.drain_min_s=0"])
     df, summary = run_infercept(cfg, tmp_path)
     assert summary["num_unfinished"] > 0 and summary["saturated"]
     done = df[df.finish_s.notna()]
