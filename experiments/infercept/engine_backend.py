@@ -38,9 +38,9 @@ def run_engine(cfg: DictConfig, out_dir: str | Path | None) -> tuple[pd.DataFram
     """Replay the workload on one in-process engine; write records, pauses and summary."""
     import torch
 
+    from toolkit.core.record import PAUSE_COLUMNS
     from toolkit.engine.engine import LLMEngine
     from toolkit.engine.replay_pauses import replay_pauses_inprocess
-    from toolkit.sim.pause_engine import PAUSE_COLUMNS
 
     trace = build_trace(cfg)
     if any(r.prompt_token_ids is None for r in trace):

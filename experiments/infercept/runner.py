@@ -19,9 +19,8 @@ from omegaconf import DictConfig
 from experiments.common.runner import build_trace, kv_capacity, write_results
 from experiments.infercept.metrics import infercept_summary, with_pause_columns
 from toolkit.core.errors import ConfigError
-from toolkit.core.record import records_to_frame
+from toolkit.core.record import PAUSE_COLUMNS, records_to_frame
 from toolkit.core.trace import Trace
-from toolkit.sim.pause_engine import PAUSE_COLUMNS
 
 
 def build_pause_cluster(cfg: DictConfig, trace: Trace) -> Any:

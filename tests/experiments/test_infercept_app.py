@@ -9,7 +9,7 @@ import pytest
 from experiments.common.sweep import compose_config
 from experiments.infercept.figures import SETUPS, paper_points, sustainable_rate
 from experiments.infercept.runner import run_infercept
-from toolkit.sim.pause_engine import PAUSE_COLUMNS
+from toolkit.core.record import PAUSE_COLUMNS
 
 MODULE = "experiments.infercept.conf"
 POLICIES = ["vllm", "improved_discard", "preserve", "swap", "infercept", "mw_discard",

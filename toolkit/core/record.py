@@ -34,6 +34,11 @@ class RequestRecord:
 
 RECORD_COLUMNS = [f.name for f in fields(RequestRecord)]
 
+PAUSE_COLUMNS = ["request_id", "pause_index", "action", "first_action", "duration_s",
+                 "decided_after_s", "context_tokens", "engine_id"]
+"""One row per tool-call pause (InferCept), whichever backend paused: `action` is where the
+context ended up (preserve, discard, swap), `first_action` the choice at the pause."""
+
 
 def records_to_frame(records: Iterable[RequestRecord]) -> pd.DataFrame:
     """Turn records into a DataFrame with the canonical columns, in order."""

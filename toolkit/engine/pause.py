@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from toolkit.core.record import PAUSE_COLUMNS
 from toolkit.engine.block_manager import PagedKVManager
 from toolkit.engine.scheduler import EngineScheduler
 from toolkit.engine.sequence import EngineSeq
@@ -43,9 +44,7 @@ PAUSE_POLICIES: dict[str, type[PausePolicy]] = {
 }
 """Pause-policy names `EngineConfig.pause_policy` accepts."""
 
-PAUSE_LOG_COLUMNS = ("request_id", "pause_index", "action", "first_action", "duration_s",
-                     "decided_after_s", "context_tokens", "engine_id", "start_s",
-                     "swap_fallback", "swap_out_s", "outcome")
+PAUSE_LOG_COLUMNS = (*PAUSE_COLUMNS, "start_s", "swap_fallback", "swap_out_s", "outcome")
 """The keys of every pause-log entry (see `PauseManager.take_log`); the first eight are the
 simulator's pause columns."""
 

@@ -37,6 +37,11 @@ def replay_inprocess(engine: LLMEngine, trace: Trace, warmup: int = 2) -> list[R
             time.sleep(max(0.0, min(reqs[i].arrival_s - now, 0.05)))
         records.extend(engine.take_records())
     records.extend(engine.take_records())
+    return on_trace_clock(records, t0)
+
+
+def on_trace_clock(records: list[RequestRecord], t0: float) -> list[RequestRecord]:
+    """Shift records from the engine's clock to the trace's (time 0 at `t0`)."""
     for rec in records:
         rec.arrival_s -= t0
         rec.first_token_s -= t0

@@ -18,6 +18,7 @@ from toolkit.core.record import RequestRecord
 from toolkit.core.request import Request
 from toolkit.core.trace import Trace
 from toolkit.engine.engine import LLMEngine
+from toolkit.engine.replay import on_trace_clock
 from toolkit.engine.sampling import SamplingParams
 
 
@@ -60,7 +61,7 @@ def replay_pauses_inprocess(engine: LLMEngine, trace: Trace, seed: int = 0,
             time.sleep(max(0.0, min(_next_event(reqs, i, resumes) - now, 0.05)))
         records.extend(engine.take_records())
     records.extend(engine.take_records())
-    return _shift(records, t0), _shift_log(engine.take_pause_log(), t0)
+    return on_trace_clock(records, t0), _shift_log(engine.take_pause_log(), t0)
 
 
 def _add(engine: LLMEngine, req: Request, t0: float) -> None:
@@ -76,14 +77,6 @@ def _next_event(reqs: list[Request], i: int, resumes: list[tuple[float, str, int
     if i < len(reqs):
         times.append(reqs[i].arrival_s)
     return min(times) if times else 0.0
-
-
-def _shift(records: list[RequestRecord], t0: float) -> list[RequestRecord]:
-    for rec in records:
-        rec.arrival_s -= t0
-        rec.first_token_s -= t0
-        rec.finish_s -= t0
-    return records
 
 
 def _shift_log(rows: list[dict[str, Any]], t0: float) -> list[dict[str, Any]]:

@@ -26,9 +26,6 @@ from toolkit.sim.pause_seq import KVPlace, PauseSeq
 from toolkit.sim.pause_swap import SwapMixin
 from toolkit.sim.waste_meter import WasteMeter
 
-PAUSE_COLUMNS = ["request_id", "pause_index", "action", "first_action", "duration_s",
-                 "decided_after_s", "context_tokens", "engine_id"]
-
 
 class PauseSimEngine(SwapMixin, SimEngine):
     """`SimEngine` plus pauses: policy decisions, resumes, swaps, timeouts, waste."""
@@ -147,12 +144,7 @@ class PauseSimEngine(SwapMixin, SimEngine):
         seq.extra_tokens += seq.request.segments[seq.seg_idx - 1].return_len  # type: ignore[index]
         seq.recompute_tokens = seq.extra_tokens + seq.num_generated
         seq.status = SeqStatus.WAITING
-        place = seq.place
-        if place is KVPlace.GPU:
-            del self.preserved[seq.id]
-            self.paused_gpu_tokens -= ctx_old
-        elif place is KVPlace.SWAPPING_OUT:
-            self._cancel_swap_out(seq, ctx_old)
+        place = self._end_pause(seq, ctx_old)
         if place is KVPlace.HOST:
             self._queue_swap_in(seq, ctx_old)
         elif place is KVPlace.DROPPED:
@@ -162,6 +154,17 @@ class PauseSimEngine(SwapMixin, SimEngine):
             seq.num_prefilled = ctx_old
             self.resumed.append(seq)
         self._wake()
+
+    def _end_pause(self, seq: PauseSeq, ctx: int) -> KVPlace:
+        """Take a sequence off the paused lists (a copy out under way stops, its context still
+        on the GPU); return where its context was when the pause ended."""
+        place = seq.place
+        if place is KVPlace.GPU:
+            del self.preserved[seq.id]
+            self.paused_gpu_tokens -= ctx
+        elif place is KVPlace.SWAPPING_OUT:
+            self._cancel_swap_out(seq, ctx)
+        return place
 
     def _requeue(self, seq: PauseSeq, ctx_old: int, now: float) -> None:
         """A discarded sequence waits to recompute its whole context."""
@@ -195,15 +198,10 @@ class PauseSimEngine(SwapMixin, SimEngine):
         now = self.loop.now_s
         self._log_pause(seq, now)
         ctx = seq.context_tokens
-        if seq.place is KVPlace.GPU:
-            del self.preserved[seq.id]
-            self.paused_gpu_tokens -= ctx
-            self.kv.release(seq, 0)
-        elif seq.place is KVPlace.SWAPPING_OUT:
-            self._cancel_swap_out(seq, ctx)
-            self.kv.release(seq, 0)
-        elif seq.place is KVPlace.HOST:
+        if self._end_pause(seq, ctx) is KVPlace.HOST:
             self.host_tokens -= ctx
+        elif seq.place is KVPlace.GPU:
+            self.kv.release(seq, 0)
         seq.status = SeqStatus.FINISHED
         self.listener.on_fail(self.engine_id, seq, now,
                               f"request {seq.id}: tool call {seq.seg_idx} did not return within "
