@@ -172,9 +172,10 @@ class AsyncLLMEngine:
             log.exception("engine step failed")
             self._fail_all(f"engine step failed: {exc!r}")
             return
-        self._deliver(outputs)
+        events = self._events(outputs)
         self._collect_records()
-        self._publish()
+        self._publish()  # before the events: a client that sees its request end sees its metrics
+        self._send(events)
 
     def _drain_commands(self) -> None:
         while True:
@@ -222,7 +223,8 @@ class AsyncLLMEngine:
         if self.engine.num_paused and self.engine.expire_paused():
             self._collect_records()
 
-    def _deliver(self, outputs: list[RequestOutput]) -> None:
+    def _events(self, outputs: list[RequestOutput]) -> dict[asyncio.AbstractEventLoop, list]:
+        """The clients' events of one step, by event loop (sent by the caller)."""
         batches: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Queue, EngineEvent]]] = {}
         for out in outputs:
             slot = self._slots.get(out.request_id)
@@ -240,7 +242,7 @@ class AsyncLLMEngine:
                 event.num_cached_tokens = out.num_cached_tokens
                 del self._slots[out.request_id]
             batches.setdefault(slot.loop, []).append((slot.queue, event))
-        self._send(batches)
+        return batches
 
     def _send(self, batches: dict[asyncio.AbstractEventLoop, list]) -> None:
         for loop, items in batches.items():
