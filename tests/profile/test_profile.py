@@ -55,14 +55,18 @@ def test_file_has_the_calibration_layout(quick_profile: tuple[Path, dict[str, An
 
 
 def test_times_grow_with_work(quick_profile: tuple[Path, dict[str, Any]]) -> None:
-    """Monotone-ish: clearly more work takes clearly longer (loose, noise-tolerant)."""
+    """Clearly more work takes clearly longer.
+
+    Only comparisons with a wide margin: the tests run two to a machine, and for the
+    tiny model a longer context at the same batch adds too little attention work to
+    stand out of that noise (CI once timed ctx 256 below ctx 16 at batch 16).
+    """
     entry = quick_profile[1]["models"][0]
     pre = {(r["n_new"], r["n_cached"]): r["s"] for r in entry["prefill"]}
     dec = {(r["batch"], r["ctx"]): r["graph_s"] for r in entry["decode"]}
     assert pre[(128, 0)] > 1.3 * pre[(1, 0)]
     assert pre[(128, 256)] > 1.3 * pre[(1, 0)]
     assert dec[(16, 16)] > 1.5 * dec[(1, 16)]
-    assert dec[(16, 256)] > 1.1 * dec[(16, 16)]
     assert dec[(16, 256)] > 2 * dec[(1, 16)]
 
 
