@@ -10,12 +10,21 @@
 # the repo is imported through PYTHONPATH by the first python that has torch. Without CUDA
 # it prints what it found, runs the benchmark's tiny CPU smoke test and exits 0.
 # Usage: OUT=/some/dir bash scripts/device_check.sh        (about 3-5 minutes on a GPU)
+#        CHECKS="bench" OUT=... bash scripts/device_check.sh   only the named checks, of
+#        bench, kernels, engine-greedy, profile-tiny (for a short device budget: bench first)
 set +e
 cd "$(dirname "$0")/.." || exit 0
 OUT=${OUT:-/tmp/device_check}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 SUMMARY=()
+CHECKS=" ${CHECKS:-bench kernels engine-greedy profile-tiny} "
+
+wanted() {  # wanted NAME: whether CHECKS names it (else it is logged as skipped)
+  case "$CHECKS" in *" $1 "*) return 0 ;; esac
+  SUMMARY+=("$1: skipped (not in CHECKS)")
+  return 1
+}
 
 step() {  # step NAME LIMIT_S CMD...: run CMD under `timeout`, log its exit code and time
   local name=$1 limit=$2 t0=$SECONDS rc
@@ -109,12 +118,14 @@ main() {
     return 0
   fi
   BENCH_JSON="$OUT/bench_gpu_decode.json"
-  step bench 200 "$PY" benchmarks/bench_gpu_decode.py --contexts 512,4096 --out "$BENCH_JSON"
+  wanted bench && step bench 200 "$PY" benchmarks/bench_gpu_decode.py --contexts 512,4096 --out "$BENCH_JSON"
   local xdist=()
   "$PY" -c "import xdist" 2>/dev/null && xdist=(-n 8)
-  step kernels 150 "$PY" -m pytest tests/kernels -q --maxfail=3 -p no:cacheprovider "${xdist[@]}"
-  step engine-greedy 100 "$PY" -m pytest tests/engine/test_generate.py -q -x -p no:cacheprovider
-  if [ "$SECONDS" -lt 420 ]; then
+  wanted kernels && step kernels 150 "$PY" -m pytest tests/kernels -q --maxfail=3 -p no:cacheprovider "${xdist[@]}"
+  wanted engine-greedy && step engine-greedy 100 "$PY" -m pytest tests/engine/test_generate.py -q -x -p no:cacheprovider
+  if ! wanted profile-tiny; then
+    :
+  elif [ "$SECONDS" -lt 420 ]; then
     step profile-tiny 60 "$PY" -m toolkit.engine.profile --model tiny --device cuda --quick \
       --out "$OUT/profile_tiny_cuda.json"
   else
