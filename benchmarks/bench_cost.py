@@ -5,10 +5,13 @@ Run: python benchmarks/bench_cost.py
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
-from toolkit.cost.base import BatchShape
-from toolkit.cost.factory import make_cost_model
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree, not an installed one
+from toolkit.cost.base import BatchShape  # noqa: E402
+from toolkit.cost.factory import make_cost_model  # noqa: E402
 
 BATCHES = {
     "decode-64": BatchShape(num_decode=64, decode_ctx_sum=64 * 1500),

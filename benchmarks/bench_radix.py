@@ -10,12 +10,15 @@ Prints requests per second without eviction pressure and with a capacity cap.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from toolkit.cache.radix import RadixCache
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree, not an installed one
+from toolkit.cache.radix import RadixCache  # noqa: E402
 
 
 def make_requests(

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import time
+from pathlib import Path
 
-from toolkit.core.request import Request
-from toolkit.cost.base import BatchShape, CostModel
-from toolkit.route.base import RequestEvent
-from toolkit.route.preble_e2 import PrebleE2Router
-from toolkit.route.testing import StaticView
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree, not an installed one
+from toolkit.core.request import Request  # noqa: E402
+from toolkit.cost.base import BatchShape, CostModel  # noqa: E402
+from toolkit.route.base import RequestEvent  # noqa: E402
+from toolkit.route.preble_e2 import PrebleE2Router  # noqa: E402
+from toolkit.route.testing import StaticView  # noqa: E402
 
 
 class LinearCost(CostModel):

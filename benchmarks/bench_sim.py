@@ -15,13 +15,15 @@ import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from hydra.utils import instantiate
 
-from experiments.common.runner import build_sim_cluster, build_trace
-from experiments.common.sweep import compose_config
-from toolkit.core.record import records_to_frame
-from toolkit.metrics.summary import summarize
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree, not an installed one
+from experiments.common.runner import build_sim_cluster, build_trace  # noqa: E402
+from experiments.common.sweep import compose_config  # noqa: E402
+from toolkit.core.record import records_to_frame  # noqa: E402
+from toolkit.metrics.summary import summarize  # noqa: E402
 
 CASES = {
     "toolbench": ["system=preble", "workload=toolbench", "workload.num_requests=20000",

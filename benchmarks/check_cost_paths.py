@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from pathlib import Path
 
 import numpy as np
 
-from toolkit.cost.profiled import ProfiledCostModel
-from toolkit.cost.steps import decode_steps_cum_s, iteration_steps_s
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree, not an installed one
+from toolkit.cost.profiled import ProfiledCostModel  # noqa: E402
+from toolkit.cost.steps import decode_steps_cum_s, iteration_steps_s  # noqa: E402
 
 
 def _same(a, b) -> bool:

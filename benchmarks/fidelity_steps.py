@@ -15,16 +15,19 @@ so the error shows per shape class (prefill / decode / mixed) and per part.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from experiments.common.runner import build_trace
-from experiments.common.sweep import compose_config
-from experiments.preble.fidelity import BLOCK_SIZE, NUM_KV_BLOCKS, TRACE
-from toolkit.cost.base import BatchShape
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree, not an installed one
+from experiments.common.runner import build_trace  # noqa: E402
+from experiments.common.sweep import compose_config  # noqa: E402
+from experiments.preble.fidelity import BLOCK_SIZE, NUM_KV_BLOCKS, TRACE  # noqa: E402
+from toolkit.cost.base import BatchShape  # noqa: E402
 
 clock = time.perf_counter
 
