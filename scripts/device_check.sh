@@ -123,13 +123,13 @@ main() {
   "$PY" -c "import xdist" 2>/dev/null && xdist=(-n 8)
   wanted kernels && step kernels 150 "$PY" -m pytest tests/kernels -q --maxfail=3 -p no:cacheprovider "${xdist[@]}"
   wanted engine-greedy && step engine-greedy 100 "$PY" -m pytest tests/engine/test_generate.py -q -x -p no:cacheprovider
-  if ! wanted profile-tiny; then
-    :
-  elif [ "$SECONDS" -lt 420 ]; then
-    step profile-tiny 60 "$PY" -m toolkit.engine.profile --model tiny --device cuda --quick \
-      --out "$OUT/profile_tiny_cuda.json"
-  else
-    SUMMARY+=("profile-tiny: skipped (${SECONDS}s used)")
+  if wanted profile-tiny; then
+    if [ "$SECONDS" -lt 420 ]; then
+      step profile-tiny 60 "$PY" -m toolkit.engine.profile --model tiny --device cuda --quick \
+        --out "$OUT/profile_tiny_cuda.json"
+    else
+      SUMMARY+=("profile-tiny: skipped (${SECONDS}s used)")
+    fi
   fi
   summary
 }
