@@ -153,7 +153,7 @@ def replay(engine: Any, trace: Any, timer: StepTimer) -> None:
 
 def price(rows: list[dict], profile: str) -> pd.DataFrame:
     """Rows with the cost model's prediction (and its parts) per step."""
-    from toolkit.engine.profile import load_profiled_cost_model
+    from toolkit.cost.engine_profile import load_profiled_cost_model
 
     cost = load_profiled_cost_model(profile)
     base = getattr(cost, "base", cost)

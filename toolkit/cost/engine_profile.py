@@ -1,0 +1,71 @@
+"""Cost models from a profile that `python -m toolkit.engine.profile` wrote.
+
+The file has the layout of `../shared/calibration/h200_llama_profile.json` plus, per model
+entry, its `spec` (a `ModelSpec` as a dict), the `mixed` check rows and the `wake` rows. No
+torch is needed to read it: a simulator loads the profile of an engine it never imports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def device_spec(profile: dict[str, Any]) -> Any:
+    """The `GpuSpec` whose name `ProfiledCostModel` matches against `info.device`: a known
+    GPU when the device names one, else a spec named 'cpu' (or the device's first word)
+    with the measured copy bandwidth and matmul rate."""
+    from toolkit.cost.specs import GPUS, GpuSpec
+
+    device = str(profile.get("info", {}).get("device", "")).lower()
+    for key, gpu in GPUS.items():
+        if key in device:
+            return gpu
+    ceil = profile.get("ceilings", {})
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(
+        os, "sysconf") else 0
+    return GpuSpec((device.split() or ["cpu"])[0], int(memory),
+                   ceil.get("d2d_copy_GBps", 0.0) * 1e9 / 2,
+                   ceil.get("matmul_TFLOPs", 0.0) * 1e12, 0.0, 0.0)
+
+
+def load_profiled_cost_model(path: str | Path, tp: int = 1, model: str | None = None,
+                             mixed_correction: bool = True, use_mean: bool = True) -> Any:
+    """`ProfiledCostModel` of a profile written here (its first model unless `model`); with
+    `mixed_correction`, its measured mixed iterations correct prefill+decode batches and the
+    first iteration after idleness pays the measured arrival path (`wake[]`). `use_mean`
+    prices steps by each point's mean (`mean_s`, where the file has it) instead of its
+    median: what a run's latencies add up."""
+    from toolkit.cost.mixed_fit import MixedCorrectedCostModel, fit_mixed_residual
+    from toolkit.cost.profiled import ProfiledCostModel
+    from toolkit.cost.specs import ModelSpec
+
+    profile = json.loads(Path(path).read_text())
+    entries = [e for e in profile["models"] if model is None or e["model"] == model]
+    if not entries:
+        raise ValueError(f"{path}: no model {model!r}")
+    spec = ModelSpec(**entries[0]["spec"])
+    base = ProfiledCostModel(spec, tp, device_spec(profile), calibration_path=str(path),
+                             use_graph_prefill=False, use_mean=use_mean)
+    rows, wake = entries[0].get("mixed", []), entries[0].get("wake", [])
+    if not mixed_correction or not (rows or wake):
+        return base
+    if use_mean:
+        rows = [dict(r, s=r.get("mean_s", r["s"])) for r in rows]
+    return MixedCorrectedCostModel(base, *fit_mixed_residual(base, rows), wake=wake)
+
+
+def register_profile(path: str | Path) -> tuple[str, str]:
+    """Add the file's model specs and device to `toolkit.cost.specs` (names already known
+    are kept), so `make_cost_model('profiled', model, gpu, calibration_path=path)` finds
+    them; returns (model name, gpu name)."""
+    from toolkit.cost.specs import GPUS, MODELS, ModelSpec
+
+    profile = json.loads(Path(path).read_text())
+    for entry in profile["models"]:
+        MODELS.setdefault(entry["model"], ModelSpec(**entry["spec"]))
+    gpu = device_spec(profile)
+    GPUS.setdefault(gpu.name, gpu)
+    return profile["models"][0]["model"], gpu.name
