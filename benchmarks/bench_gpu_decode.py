@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -151,8 +152,10 @@ def datasheet_bandwidth(device_name: str) -> tuple[float | None, str]:
         return 2.0e12, "h100-pcie (data sheet 2.0 TB/s)"
     if "h100" in name and "nvl" in name:
         return 3.9e12, "h100-nvl (data sheet 3.9 TB/s)"
+    if "a100" in name and "40gb" in name:
+        return 1.555e12, "a100-40gb (data sheet 1.555 TB/s)"
     for key, gpu in GPUS.items():
-        if key in name:
+        if re.search(rf"\b{re.escape(key)}\b", name):  # "gh200" is not an "h200"
             return gpu.hbm_bytes_per_s, f"{key} (toolkit.cost.specs.GPUS)"
     return None, "unknown device: no data-sheet bandwidth"
 

@@ -57,6 +57,10 @@ env_report() {
     echo "nvidia-smi: not found"
   fi
   echo "python: $PY ($(command -v "$PY"))"
+  # Triton builds a small launcher at its first kernel launch: it needs a C compiler and
+  # Python's headers; without them graph capture falls back to eager and the kernels fail.
+  echo "cc: $( (command -v gcc || command -v cc) 2>/dev/null || echo 'NOT FOUND')"
+  "$PY" -c "import sysconfig, os; d = sysconfig.get_paths()['include']; print('Python.h:', d, 'found' if os.path.exists(os.path.join(d, 'Python.h')) else 'NOT FOUND')"
   timeout 120 "$PY" - <<'EOF'
 import importlib, platform
 print("python", platform.python_version())

@@ -19,6 +19,7 @@ def prefix_extend_attention(
     seq_lens: torch.Tensor,
     scale: float,
     impl: str | None = None,
+    max_q_len: int | None = None,
 ) -> torch.Tensor:
     """Causal attention of each sequence's new tokens to its cached prefix and to each other.
 
@@ -30,13 +31,15 @@ def prefix_extend_attention(
     positions up to its own (bottom-right causal). Returns [T, Hq, D] in q's dtype.
 
     impl: 'triton', 'reference', or None (triton for CUDA tensors, else the reference).
+    max_q_len: the longest q length, when the caller knows it on the host (else the kernel
+    reads it back from the device, one sync per call).
     """
     chosen = resolve_impl(impl, q, k_cache, v_cache, block_tables, cu_q_lens, seq_lens)
     if chosen == "triton":
         from kernels.prefix_extend import kernel
 
         return kernel.prefix_extend_attention(
-            q, k_cache, v_cache, block_tables, cu_q_lens, seq_lens, scale
+            q, k_cache, v_cache, block_tables, cu_q_lens, seq_lens, scale, max_q_len
         )
     return reference.prefix_extend_attention(
         q, k_cache, v_cache, block_tables, cu_q_lens, seq_lens, scale

@@ -106,10 +106,12 @@ def prefix_extend_attention(
     cu_q_lens: torch.Tensor,
     seq_lens: torch.Tensor,
     scale: float,
+    max_q_len: int | None = None,
 ) -> torch.Tensor:
     """Triton prefix-extend attention; same contract as `reference.prefix_extend_attention`.
 
-    Reads the longest q length back to the host once to size the launch grid.
+    The launch grid needs the longest q length: `max_q_len` when given, else read back from
+    the device (one sync).
     """
     num_tokens, num_q_heads, head_dim = q.shape
     _, block_size, num_kv_heads, _ = k_cache.shape
@@ -121,7 +123,8 @@ def prefix_extend_attention(
         return out
     cu_q_lens = cu_q_lens.to(torch.int32)
     seq_lens = seq_lens.to(torch.int32)
-    max_q_len = int((cu_q_lens[1:] - cu_q_lens[:-1]).max().item())
+    if max_q_len is None:
+        max_q_len = int((cu_q_lens[1:] - cu_q_lens[:-1]).max().item())
     # The interpreter's tl.dot mishandles bfloat16 operands: it gets them upcast to float32.
     upcast = INTERPRETING and q.dtype == torch.bfloat16
     precision = "ieee" if q.dtype == torch.float32 or upcast else "tf32"

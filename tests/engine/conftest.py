@@ -6,9 +6,6 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
-
 
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
@@ -20,6 +17,9 @@ def tiny_model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def hf_model(tiny_model_dir: Path):
+    """The tiny model in `transformers` (tests that compare with it skip without it)."""
+    pytest.importorskip("transformers")
+    import torch
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32).eval()
@@ -29,6 +29,7 @@ def hf_model(tiny_model_dir: Path):
 def hf_greedy(hf_model):
     """`hf_greedy(prompt_ids, n)`: up to `n` greedy tokens of `transformers.generate`
     (stopping after the model's EOS token), memoized."""
+    import torch
     from transformers import GenerationConfig
 
     memo: dict[tuple, list[int]] = {}

@@ -76,3 +76,13 @@ def test_triton_matches_reference(case: tuple, dtype: torch.dtype) -> None:
                                   case[2] ** -0.5, impl="reference")  # fmt: skip
     assert tri.shape == q.shape and tri.dtype == q.dtype
     assert_close("prefix_extend", ref, tri, dtype)
+
+
+@triton_test
+def test_triton_with_a_host_max_q_len_matches() -> None:
+    case = CASES[0]
+    q, cu, cache, tri = _run(case, torch.float32, DEVICE, "triton")
+    longest = int((cu[1:] - cu[:-1]).max())
+    given = prefix_extend_attention(q, cache.k, cache.v, cache.block_tables, cu, cache.seq_lens,
+                                    case[2] ** -0.5, impl="triton", max_q_len=longest)  # fmt: skip
+    torch.testing.assert_close(given, tri, atol=0, rtol=0)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(slots=True)
@@ -42,6 +44,8 @@ context ended up (preserve, discard, swap), `first_action` the choice at the pau
 
 def records_to_frame(records: Iterable[RequestRecord]) -> pd.DataFrame:
     """Turn records into a DataFrame with the canonical columns, in order."""
+    import pandas as pd
+
     records = list(records)
     return pd.DataFrame({c: [getattr(r, c) for r in records] for c in RECORD_COLUMNS},
                         columns=RECORD_COLUMNS)

@@ -12,8 +12,10 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 from toolkit.core.errors import TraceFormatError
 from toolkit.core.request import Request, Segment
@@ -74,6 +76,8 @@ class Trace:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per request: id, arrival_s, prompt_len, output_len, session, tier."""
+        import pandas as pd
+
         return pd.DataFrame(
             {
                 "id": [r.id for r in self.requests],

@@ -25,6 +25,7 @@ class AttentionMetadata:
     seq_lens: torch.Tensor  # [B] int32
     cu_q_lens: torch.Tensor | None  # [B + 1] int32; None when is_decode
     is_decode: bool
+    max_q_len: int | None = None  # longest new-token run, known on the host (no device sync)
 
 
 def paged_attention(
@@ -43,4 +44,4 @@ def paged_attention(
     from kernels.prefix_extend import prefix_extend_attention
 
     return prefix_extend_attention(q, k_cache, v_cache, meta.block_tables, meta.cu_q_lens,
-                                   meta.seq_lens, scale)
+                                   meta.seq_lens, scale, max_q_len=meta.max_q_len)

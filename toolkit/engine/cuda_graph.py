@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TUNE_CONTEXT = 2048
+"""Context length (capped by the model's) the decode kernel is autotuned on before capture."""
+
 
 class DecodeGraphs:
     """Captured decode graphs of one model runner, keyed by padded batch size."""
@@ -48,7 +51,7 @@ class DecodeGraphs:
         try:
             graphs.capture()
         except Exception as exc:  # noqa: BLE001 - any capture failure means eager mode
-            log.warning("CUDA graph capture failed, decoding eagerly: %s", exc)
+            log.warning("CUDA graph capture failed, decoding eagerly: %s", exc, exc_info=True)
             return None
         return graphs
 
@@ -59,9 +62,15 @@ class DecodeGraphs:
     @torch.inference_mode()
     def capture(self) -> None:
         model = self.runner.model
+        # The decode kernel's autotune key ignores the context length, so the first call
+        # (the warm-up below) picks its config for every length: tune it on a long context,
+        # every row reading block 0 over and over (valid memory; padding rows write no KV).
+        tune_len = min(self.runner.max_blocks_per_seq * self.runner.block_size, TUNE_CONTEXT)
         for bs in reversed(self.batch_sizes):  # largest first: smaller ones share its pool
             meta = self._meta(bs)
+            self.seq_lens.fill_(tune_len)
             model(self.input_ids[:bs], self.positions[:bs], meta)  # warm up (autotune, alloc)
+            self.seq_lens.fill_(1)
             torch.cuda.synchronize()
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, pool=self.pool):

@@ -117,6 +117,7 @@ class ModelRunner:
         meta = AttentionMetadata(
             slot_mapping=tensor(slots, torch.int64), block_tables=tensor(padded, torch.int32),
             seq_lens=tensor(seq_lens, torch.int32),
-            cu_q_lens=None if is_decode else tensor(cu, torch.int32), is_decode=is_decode)
+            cu_q_lens=None if is_decode else tensor(cu, torch.int32), is_decode=is_decode,
+            max_q_len=max(b - a for a, b in zip(cu, cu[1:])))
         return StepInputs(tensor(ids, torch.int64), tensor(positions, torch.int64), meta,
                           tensor(logits_rows, torch.int64))
