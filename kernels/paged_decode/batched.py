@@ -51,7 +51,7 @@ def _attend(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
         return rows.permute(0, 2, 1, 3).contiguous().float()
 
     k, v = gather(k_cache), gather(v_cache)
-    qg = q.float().view(batch, num_kv_heads, num_q_heads // num_kv_heads, head_dim)
+    qg = q.float().reshape(batch, num_kv_heads, num_q_heads // num_kv_heads, head_dim)
     scores = torch.matmul(qg, k.transpose(-1, -2)).mul_(scale)  # [B, Hkv, group, W]
     probs = torch.softmax(scores.masked_fill_(pad[:, None, None, :], float("-inf")), dim=-1)
     out = torch.matmul(probs, v)

@@ -55,19 +55,19 @@ def test_file_has_the_calibration_layout(quick_profile: tuple[Path, dict[str, An
 
 
 def test_times_grow_with_work(quick_profile: tuple[Path, dict[str, Any]]) -> None:
-    """Clearly more work takes clearly longer.
+    """The most work in each table takes clearly longer than the least.
 
-    Only comparisons with a wide margin: the tests run two to a machine, and for the
-    tiny model a longer context at the same batch adds too little attention work to
-    stand out of that noise (CI once timed ctx 256 below ctx 16 at batch 16).
+    Only the widest comparisons: the tests run two to a machine, where one point's median
+    of a few steps can nearly double, and for the tiny model a step is mostly fixed
+    overhead (the batched decode path prices batch 16 at ctx 16 only ~1.4x batch 1; CI
+    once timed ctx 256 below ctx 16 at batch 16). Measured here: 128 new tokens over 256
+    cached ~2-3x one token; batch 16 at ctx 256 ~3x batch 1 at ctx 16.
     """
     entry = quick_profile[1]["models"][0]
     pre = {(r["n_new"], r["n_cached"]): r["s"] for r in entry["prefill"]}
     dec = {(r["batch"], r["ctx"]): r["graph_s"] for r in entry["decode"]}
-    assert pre[(128, 0)] > 1.3 * pre[(1, 0)]
-    assert pre[(128, 256)] > 1.3 * pre[(1, 0)]
-    assert dec[(16, 16)] > 1.5 * dec[(1, 16)]
-    assert dec[(16, 256)] > 2 * dec[(1, 16)]
+    assert pre[(128, 256)] > 1.4 * pre[(1, 0)]
+    assert dec[(16, 256)] > 1.8 * dec[(1, 16)]
 
 
 def test_profiled_cost_model_reads_the_file(quick_profile: tuple[Path, dict[str, Any]]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from toolkit.engine.config import ModelConfig
-from toolkit.engine.model import LlamaForCausalLM, RotaryEmbedding
+from toolkit.engine.model import FUSED_SHARDS, LlamaForCausalLM, RotaryEmbedding, shard_rows
 
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
 
@@ -44,16 +44,33 @@ def init_random_weights(model: LlamaForCausalLM, seed: int) -> None:
                 param.copy_(cpu)
 
 
+def checkpoint_targets(model: LlamaForCausalLM) -> dict[str, torch.Tensor]:
+    """Every checkpoint tensor name the model takes -> the tensor (a parameter, or rows of a
+    fused one) it is copied into."""
+    fused = {f for f, _ in FUSED_SHARDS.values()}
+    targets: dict[str, torch.Tensor] = {}
+    for name, param in model.named_parameters():
+        module, _, leaf = name.rpartition(".")
+        prefix, _, proj = module.rpartition(".")
+        if proj in fused:
+            for shard, (start, end) in shard_rows(model.config, proj).items():
+                targets[f"{prefix}.{shard}.{leaf}"] = param[start:end]
+        else:
+            targets[name] = param
+    return targets
+
+
 def load_safetensors(model: LlamaForCausalLM, folder: Path) -> None:
-    """Copy every tensor of `folder/*.safetensors` into the parameter of the same name;
-    raise if a parameter is left without weights or a tensor has no parameter."""
+    """Copy every tensor of `folder/*.safetensors` into the parameter of the same name (the
+    fused projections' shards into their rows); raise if a parameter is left without weights,
+    a tensor has no parameter or a shape differs."""
     from safetensors import safe_open
 
     files = sorted(folder.glob("*.safetensors"))
     if not files:
         raise FileNotFoundError(f"no *.safetensors in {folder}")
-    params = dict(model.named_parameters())
-    missing = set(params)
+    targets = checkpoint_targets(model)
+    missing = set(targets)
     unexpected = []
     with torch.no_grad():
         for file in files:
@@ -61,10 +78,14 @@ def load_safetensors(model: LlamaForCausalLM, folder: Path) -> None:
                 for name in f.keys():  # noqa: SIM118 - safe_open is not a dict
                     if name.endswith(_IGNORED_SUFFIXES):
                         continue
-                    if name not in params:
+                    if name not in targets:
                         unexpected.append(name)
                         continue
-                    params[name].copy_(f.get_tensor(name))
+                    tensor = f.get_tensor(name)
+                    if tensor.shape != targets[name].shape:
+                        raise ValueError(f"{file}: {name} has shape {tuple(tensor.shape)}, the "
+                                         f"model expects {tuple(targets[name].shape)}")
+                    targets[name].copy_(tensor)
                     missing.discard(name)
     if model.config.tie_word_embeddings:
         missing.discard("lm_head.weight")

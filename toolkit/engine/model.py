@@ -1,8 +1,12 @@
 """A Llama-family decoder in PyTorch: RMSNorm, RoPE, grouped-query attention, SwiGLU.
 
-Parameter names match Hugging Face's `LlamaForCausalLM`, so its safetensors load as they
-are. Tokens arrive flattened ([T]) with their positions; attention goes through the paged KV
-cache each `LlamaAttention` is bound to (`k_cache`, `v_cache`).
+Parameter names follow Hugging Face's `LlamaForCausalLM` except two fused projections, as
+in vLLM: `qkv_proj` (q, k, v rows stacked) and `gate_up_proj` (gate, up); the loader fills
+their shards from the checkpoint's `q_proj`/`k_proj`/`v_proj` and `gate_proj`/`up_proj`
+(`FUSED_SHARDS`). One matmul instead of three (two) is one kernel instead of three (two) per
+layer in a decode step, where launches rather than FLOPs set the time. Tokens arrive flattened
+([T]) with their positions; RoPE tables are looked up once per step; attention goes through
+the paged KV cache each `LlamaAttention` is bound to (`k_cache`, `v_cache`).
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ class RMSNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
-        x = x.float()
+        if dtype != torch.float32:
+            x = x.float()
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x.to(dtype)
+        return self.weight * (x if dtype == torch.float32 else x.to(dtype))
 
 
 def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
@@ -63,11 +68,16 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("cos", emb.cos(), persistent=False)
         self.register_buffer("sin", emb.sin(), persistent=False)
 
-    def forward(self, positions: torch.Tensor, q: torch.Tensor, k: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        cos = self.cos[positions].unsqueeze(1).to(q.dtype)  # [T, 1, D]
-        sin = self.sin[positions].unsqueeze(1).to(q.dtype)
-        return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+    def tables(self, positions: torch.Tensor, dtype: torch.dtype
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cos, sin) [T, 1, D] in `dtype` for the step's positions (shared by every layer)."""
+        return (self.cos[positions].unsqueeze(1).to(dtype),
+                self.sin[positions].unsqueeze(1).to(dtype))
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate heads x [T, H, D] (q and k heads together) by their positions' tables."""
+    return x * cos + _rotate_half(x) * sin
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -84,22 +94,20 @@ class LlamaAttention(nn.Module):
         self.num_kv_heads = cfg.num_key_value_heads
         self.head_dim = d = cfg.head_dim
         self.scale = d**-0.5
-        self.q_proj = nn.Linear(cfg.hidden_size, self.num_heads * d, bias=False)
-        self.k_proj = nn.Linear(cfg.hidden_size, self.num_kv_heads * d, bias=False)
-        self.v_proj = nn.Linear(cfg.hidden_size, self.num_kv_heads * d, bias=False)
+        self.qkv_proj = nn.Linear(cfg.hidden_size, (self.num_heads + 2 * self.num_kv_heads) * d,
+                                  bias=False)
         self.o_proj = nn.Linear(self.num_heads * d, cfg.hidden_size, bias=False)
         self.k_cache = torch.empty(0)
         self.v_cache = torch.empty(0)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, rope: RotaryEmbedding,
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
                 meta: AttentionMetadata) -> torch.Tensor:
-        t, d = x.shape[0], self.head_dim
-        q = self.q_proj(x).view(t, self.num_heads, d)
-        k = self.k_proj(x).view(t, self.num_kv_heads, d)
-        v = self.v_proj(x).view(t, self.num_kv_heads, d)
-        q, k = rope(positions, q, k)
+        t, d, hq, hkv = x.shape[0], self.head_dim, self.num_heads, self.num_kv_heads
+        qkv = self.qkv_proj(x).view(t, hq + 2 * hkv, d)
+        qk = apply_rope(qkv[:, : hq + hkv], *rope)
+        q, k, v = qk[:, :hq], qk[:, hq:], qkv[:, hq + hkv :]  # strided views, no copies
         out = paged_attention(q, k, v, self.k_cache, self.v_cache, meta, self.scale)
-        return self.o_proj(out.reshape(t, self.num_heads * d))
+        return self.o_proj(out.reshape(t, hq * d))
 
 
 class LlamaMLP(nn.Module):
@@ -107,12 +115,12 @@ class LlamaMLP(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
-        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.gate_up_proj = nn.Linear(cfg.hidden_size, 2 * cfg.intermediate_size, bias=False)
         self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
 
 
 class LlamaDecoderLayer(nn.Module):
@@ -123,9 +131,9 @@ class LlamaDecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor, rope: RotaryEmbedding,
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
                 meta: AttentionMetadata) -> torch.Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), positions, rope, meta)
+        x = x + self.self_attn(self.input_layernorm(x), rope, meta)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
@@ -140,9 +148,30 @@ class LlamaModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor,
                 meta: AttentionMetadata) -> torch.Tensor:
         x = self.embed_tokens(input_ids)
+        rope = self.rotary_emb.tables(positions, x.dtype)
         for layer in self.layers:
-            x = layer(x, positions, self.rotary_emb, meta)
+            x = layer(x, rope, meta)
         return self.norm(x)
+
+
+FUSED_SHARDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "q_proj": ("qkv_proj", ("q_proj", "k_proj", "v_proj")),
+    "k_proj": ("qkv_proj", ("q_proj", "k_proj", "v_proj")),
+    "v_proj": ("qkv_proj", ("q_proj", "k_proj", "v_proj")),
+    "gate_proj": ("gate_up_proj", ("gate_proj", "up_proj")),
+    "up_proj": ("gate_up_proj", ("gate_proj", "up_proj")),
+}
+"""Checkpoint projection -> (fused parameter, its shards in row order)."""
+
+
+def shard_rows(cfg: ModelConfig, fused: str) -> dict[str, tuple[int, int]]:
+    """Rows (start, end) of each checkpoint shard inside a fused weight."""
+    d, hq, hkv = cfg.head_dim, cfg.num_attention_heads, cfg.num_key_value_heads
+    if fused == "qkv_proj":
+        return {"q_proj": (0, hq * d), "k_proj": (hq * d, (hq + hkv) * d),
+                "v_proj": ((hq + hkv) * d, (hq + 2 * hkv) * d)}
+    ffn = cfg.intermediate_size
+    return {"gate_proj": (0, ffn), "up_proj": (ffn, 2 * ffn)}
 
 
 class LlamaForCausalLM(nn.Module):
