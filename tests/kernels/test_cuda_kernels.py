@@ -14,6 +14,7 @@ from kernels.kv_blocks import gather_kv_blocks, scatter_kv_blocks
 from kernels.kv_store import store_kv
 from kernels.paged_decode import paged_decode_attention
 from kernels.prefix_extend import prefix_extend_attention
+from kernels.rms_norm import rms_norm
 
 from ._common import HAS_CUDA, HAS_TRITON, INTERPRET, PagedCache, assert_close, case_id
 
@@ -169,3 +170,19 @@ def test_decode_step_replays_in_cuda_graph() -> None:
         torch.testing.assert_close(k_cache, ref_k, atol=0, rtol=0)
         torch.testing.assert_close(v_cache, ref_v, atol=0, rtol=0)
         assert_close(f"graph replay {lens}", ref, out, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("width", [4096, 8192, 5120 + 3], ids=lambda w: f"n{w}")
+def test_rms_norm_at_model_widths(width: int, dtype: torch.dtype) -> None:
+    """The fused add + RMSNorm at Llama-3-8B / 70B widths (and an odd one), 1 and 300 rows."""
+    for rows in (1, 300):
+        x = _randn(rows, width, dtype=dtype, seed=1)
+        r = _randn(rows, width, dtype=dtype, seed=2)
+        w = 1 + 0.1 * _randn(width, dtype=dtype, seed=3)
+        ref_out, ref_sum = rms_norm(x, w, 1e-5, residual=r, impl="reference")
+        out, total = rms_norm(x, w, 1e-5, residual=r, impl="triton")
+        torch.testing.assert_close(total, ref_sum, atol=0, rtol=0)
+        assert_close("rms_norm", ref_out, out, dtype)
+        assert_close("rms_norm", rms_norm(x, w, 1e-5, impl="reference"),
+                     rms_norm(x, w, 1e-5, impl="triton"), dtype)  # fmt: skip
