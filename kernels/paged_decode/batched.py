@@ -21,8 +21,10 @@ def paged_decode_attention(
 ) -> torch.Tensor:
     """Same contract as `reference.paged_decode_attention` (float32 math, q's dtype out)."""
     batch = q.shape[0]
+    if batch == 0:
+        return torch.empty_like(q)
     lens = context_lens.tolist()
-    per_seq = max(lens, default=1) * k_cache.shape[2] * k_cache.shape[3]
+    per_seq = max(lens) * k_cache.shape[2] * k_cache.shape[3]
     step = max(1, GATHER_BUDGET // max(per_seq, 1))
     if step >= batch:
         return _attend(q, k_cache, v_cache, block_tables, context_lens, max(lens), scale)

@@ -71,6 +71,13 @@ def test_torch_matches_reference(case: tuple, dtype: torch.dtype) -> None:
     assert_close("paged_decode[torch]", ref, out, dtype)
 
 
+def test_torch_takes_an_empty_batch() -> None:
+    q, cache = _inputs(CASES[0], torch.float32, "cpu")
+    out = paged_decode_attention(q[:0], cache.k, cache.v, cache.block_tables[:0],
+                                 cache.seq_lens[:0], 0.2, impl="torch")  # fmt: skip
+    assert out.shape == (0, *q.shape[1:])
+
+
 def test_torch_slices_a_batch_over_its_gather_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     q, cache = _inputs(CASES[3], torch.float32, "cpu")
     args = (q, cache.k, cache.v, cache.block_tables, cache.seq_lens, 0.3)
