@@ -1,11 +1,13 @@
 """Triton kernels, each beside its PyTorch reference.
 
-Every op is a package `kernels/<op>/` with `reference.py` (readable float32 PyTorch: the
-spec), `kernel.py` (Triton) and `__init__.py` (the dispatcher). Each dispatcher takes
-`impl: str | None`: 'triton', 'reference', or None, which picks Triton for CUDA tensors when
-triton imports and the reference otherwise. Triton on CPU tensors runs only under Triton's
-interpreter (`TRITON_INTERPRET=1`, set before triton is imported). Importing this package
-does not import triton.
+Every op is a package `kernels/<op>/` with `reference.py` (readable PyTorch, float32 math
+where the model's rounding does not say otherwise: the spec), `kernel.py` (Triton) and
+`__init__.py` (the dispatcher); paged decode also has `batched.py`, a fast PyTorch path for
+devices without the kernel. Each dispatcher takes `impl: str | None`: 'triton', 'reference'
+('torch' where an op has it), or None, which picks Triton for CUDA tensors when triton
+imports, else the op's torch path if it has one, else the reference. Triton on CPU tensors
+runs only under Triton's interpreter (`TRITON_INTERPRET=1`, set before triton is imported).
+Importing this package does not import triton.
 
 Ops (caches are [num_blocks, block_size, Hkv, D]; block tables [B, max_blocks] int32):
 
@@ -22,9 +24,9 @@ from __future__ import annotations
 
 from kernels.kv_blocks import gather_kv_blocks, scatter_kv_blocks
 from kernels.kv_store import store_kv
+from kernels.norm import rms_norm
 from kernels.paged_decode import paged_decode_attention
 from kernels.prefix_extend import prefix_extend_attention
-from kernels.rms_norm import rms_norm
 
 __all__ = [
     "gather_kv_blocks",

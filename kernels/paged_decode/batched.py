@@ -27,17 +27,18 @@ def paged_decode_attention(
     per_seq = max(lens) * k_cache.shape[2] * k_cache.shape[3]
     step = max(1, GATHER_BUDGET // max(per_seq, 1))
     if step >= batch:
-        return _attend(q, k_cache, v_cache, block_tables, context_lens, max(lens), scale)
+        return _attend(q, k_cache, v_cache, block_tables, context_lens, lens, scale)
     parts = [_attend(q[i : i + step], k_cache, v_cache, block_tables[i : i + step],
-                     context_lens[i : i + step], max(lens[i : i + step]), scale)
+                     context_lens[i : i + step], lens[i : i + step], scale)
              for i in range(0, batch, step)]  # fmt: skip
     return torch.cat(parts)
 
 
 def _attend(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-            block_tables: torch.Tensor, context_lens: torch.Tensor, max_len: int,
+            block_tables: torch.Tensor, context_lens: torch.Tensor, host_lens: list[int],
             scale: float) -> torch.Tensor:  # fmt: skip
     batch, num_q_heads, head_dim = q.shape
+    max_len = max(max(host_lens), 1)
     block_size, num_kv_heads = k_cache.shape[1], k_cache.shape[2]
     num_blocks = -(-max_len // block_size)
     width = num_blocks * block_size
@@ -56,6 +57,8 @@ def _attend(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
     qg = q.float().reshape(batch, num_kv_heads, num_q_heads // num_kv_heads, head_dim)
     scores = torch.matmul(qg, k.transpose(-1, -2)).mul_(scale)  # [B, Hkv, group, W]
     probs = torch.softmax(scores.masked_fill_(pad[:, None, None, :], float("-inf")), dim=-1)
+    if min(host_lens) == 0:  # an empty row attends to nothing: zeros, as the reference gives
+        probs = probs.nan_to_num_(0.0)
     out = torch.matmul(probs, v)
     if not bool(torch.isfinite(out).all()):  # a NaN/inf slot past some length: zero them all
         out = torch.matmul(probs, v.masked_fill_(pad[:, None, :, None], 0.0))

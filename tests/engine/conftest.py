@@ -6,10 +6,15 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("torch")
+
 
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
-    """The tiny model folder, built once (into `.cache/tiny-llama`, reused across runs)."""
+    """The tiny model folder, built once (into `.cache/tiny-llama`, reused across runs);
+    building it needs transformers and tokenizers (the tests skip without them)."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("tokenizers")
     from toolkit.engine.tiny import build_tiny_model
 
     return build_tiny_model()

@@ -12,9 +12,9 @@ import torch
 
 from kernels.kv_blocks import gather_kv_blocks, scatter_kv_blocks
 from kernels.kv_store import store_kv
+from kernels.norm import rms_norm
 from kernels.paged_decode import paged_decode_attention
 from kernels.prefix_extend import prefix_extend_attention
-from kernels.rms_norm import rms_norm
 
 from ._common import HAS_CUDA, HAS_TRITON, INTERPRET, PagedCache, assert_close, case_id
 

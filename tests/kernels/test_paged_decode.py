@@ -78,6 +78,16 @@ def test_torch_takes_an_empty_batch() -> None:
     assert out.shape == (0, *q.shape[1:])
 
 
+def test_torch_gives_zeros_for_an_empty_row_like_the_reference() -> None:
+    q, cache = _inputs(CASES[0], torch.float32, "cpu")
+    lens = cache.seq_lens.clone()
+    lens[1] = 0
+    args = (q, cache.k, cache.v, cache.block_tables, lens, 0.2)
+    out = paged_decode_attention(*args, impl="torch")
+    torch.testing.assert_close(out, paged_decode_attention(*args, impl="reference"))
+    assert not out[1].any()
+
+
 def test_torch_slices_a_batch_over_its_gather_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     q, cache = _inputs(CASES[3], torch.float32, "cpu")
     args = (q, cache.k, cache.v, cache.block_tables, cache.seq_lens, 0.3)

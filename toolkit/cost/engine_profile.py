@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,9 @@ def device_spec(profile: dict[str, Any]) -> Any:
     from toolkit.cost.specs import GPUS, GpuSpec
 
     device = str(profile.get("info", {}).get("device", "")).lower()
-    for key, gpu in GPUS.items():
-        if key in device:
-            return gpu
+    for key in sorted(GPUS, key=len, reverse=True):  # whole words, longest first:
+        if re.search(rf"\b{re.escape(key)}\b", device):  # "gh200" is no "h200", "l40s" no "l4"
+            return GPUS[key]
     ceil = profile.get("ceilings", {})
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(
         os, "sysconf") else 0

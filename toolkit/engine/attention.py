@@ -1,7 +1,7 @@
 """Paged attention for the engine: what one step's attention needs, and the kernel calls.
 
-The kernels live in `kernels/` (Triton on CUDA, their PyTorch reference elsewhere); they are
-imported lazily so importing the engine costs nothing.
+The kernels live in `kernels/` (Triton on CUDA; elsewhere the batched PyTorch decode path and
+the references); they are imported lazily so importing the engine costs nothing.
 """
 
 from __future__ import annotations

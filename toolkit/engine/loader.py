@@ -76,8 +76,9 @@ def load_safetensors(model: LlamaForCausalLM, folder: Path) -> None:
         for file in files:
             with safe_open(str(file), framework="pt") as f:
                 for name in f.keys():  # noqa: SIM118 - safe_open is not a dict
-                    if name.endswith(_IGNORED_SUFFIXES):
-                        continue
+                    if name.endswith(_IGNORED_SUFFIXES) or (
+                            name == "lm_head.weight" and model.config.tie_word_embeddings):
+                        continue  # a tied head is the embedding, loaded under its own name
                     if name not in targets:
                         unexpected.append(name)
                         continue

@@ -313,7 +313,8 @@ def torch_threads(requested: int | None) -> int | None:
         return requested
     if os.environ.get("OMP_NUM_THREADS"):
         return None
-    return max(1, (os.cpu_count() or 1) - 1)
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (usable or 1) - 1)
 
 
 def main(argv: list[str] | None = None) -> None:
