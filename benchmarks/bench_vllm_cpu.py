@@ -93,7 +93,7 @@ def bench_vllm(model_dir: Path, prompts: Sequence[Sequence[list[int]]],
 
 
 def bench_engine(model_dir: Path, prompts: Sequence[Sequence[list[int]]],
-               args: argparse.Namespace) -> BenchResult:
+                 args: argparse.Namespace) -> BenchResult:
     """The toolkit's engine server (`python -m toolkit.engine.serve`), float32, same prompts."""
     port = free_port()
     blocks = (args.num_prompts * (args.max_prompt_len + args.max_tokens)) // 16 + 64

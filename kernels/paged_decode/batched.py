@@ -26,12 +26,10 @@ def paged_decode_attention(
     lens = context_lens.tolist()
     per_seq = max(lens) * k_cache.shape[2] * k_cache.shape[3]
     step = max(1, GATHER_BUDGET // max(per_seq, 1))
-    if step >= batch:
-        return _attend(q, k_cache, v_cache, block_tables, context_lens, lens, scale)
     parts = [_attend(q[i : i + step], k_cache, v_cache, block_tables[i : i + step],
                      context_lens[i : i + step], lens[i : i + step], scale)
              for i in range(0, batch, step)]  # fmt: skip
-    return torch.cat(parts)
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def _attend(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,

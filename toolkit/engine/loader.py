@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from toolkit.engine.config import ModelConfig
-from toolkit.engine.model import FUSED_SHARDS, LlamaForCausalLM, RotaryEmbedding, shard_rows
+from toolkit.engine.model import FUSED_PROJECTIONS, LlamaForCausalLM, RotaryEmbedding, shard_rows
 
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq",)
 
@@ -47,12 +47,11 @@ def init_random_weights(model: LlamaForCausalLM, seed: int) -> None:
 def checkpoint_targets(model: LlamaForCausalLM) -> dict[str, torch.Tensor]:
     """Every checkpoint tensor name the model takes -> the tensor (a parameter, or rows of a
     fused one) it is copied into."""
-    fused = {f for f, _ in FUSED_SHARDS.values()}
     targets: dict[str, torch.Tensor] = {}
     for name, param in model.named_parameters():
         module, _, leaf = name.rpartition(".")
         prefix, _, proj = module.rpartition(".")
-        if proj in fused:
+        if proj in FUSED_PROJECTIONS:
             for shard, (start, end) in shard_rows(model.config, proj).items():
                 targets[f"{prefix}.{shard}.{leaf}"] = param[start:end]
         else:

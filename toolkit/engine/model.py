@@ -3,7 +3,7 @@
 Parameter names follow Hugging Face's `LlamaForCausalLM` except two fused projections, as
 in vLLM: `qkv_proj` (q, k, v rows stacked) and `gate_up_proj` (gate, up); the loader fills
 their shards from the checkpoint's `q_proj`/`k_proj`/`v_proj` and `gate_proj`/`up_proj`
-(`FUSED_SHARDS`). One matmul instead of three (two) is one kernel instead of three (two) per
+(`FUSED_PROJECTIONS`, `shard_rows`). One matmul instead of three (two) is one kernel instead of three (two) per
 layer in a decode step, where launches rather than FLOPs set the time. Tokens arrive flattened
 ([T]) with their positions; RoPE tables are looked up once per step; attention goes through
 the paged KV cache each `LlamaAttention` is bound to (`k_cache`, `v_cache`).
@@ -163,14 +163,8 @@ class LlamaModel(nn.Module):
         return self.norm(x, residual)[0] if residual is not None else self.norm(x)
 
 
-FUSED_SHARDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "q_proj": ("qkv_proj", ("q_proj", "k_proj", "v_proj")),
-    "k_proj": ("qkv_proj", ("q_proj", "k_proj", "v_proj")),
-    "v_proj": ("qkv_proj", ("q_proj", "k_proj", "v_proj")),
-    "gate_proj": ("gate_up_proj", ("gate_proj", "up_proj")),
-    "up_proj": ("gate_up_proj", ("gate_proj", "up_proj")),
-}
-"""Checkpoint projection -> (fused parameter, its shards in row order)."""
+FUSED_PROJECTIONS = ("qkv_proj", "gate_up_proj")
+"""Projections stored fused here and as separate shards in a checkpoint (`shard_rows`)."""
 
 
 def shard_rows(cfg: ModelConfig, fused: str) -> dict[str, tuple[int, int]]:
