@@ -40,7 +40,8 @@ def main() -> None:
     num = 0
     for _ in range(args.rounds):
         for tree in args.trees:
-            env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+                os.path.abspath(os.path.join(tree, d)) for d in (".", "kernels")))
             out = subprocess.run([sys.executable, "-c", _CHILD, args.case], cwd=tree, env=env,
                                  capture_output=True, text=True, check=True)
             n, cpu_s = out.stdout.split()

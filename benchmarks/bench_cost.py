@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree, not an installed one
+# this tree, not an installed one
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
 from toolkit.cost.base import BatchShape  # noqa: E402
 from toolkit.cost.factory import make_cost_model  # noqa: E402
 

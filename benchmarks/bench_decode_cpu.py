@@ -15,8 +15,9 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree, not an installed one
-from kernels.paged_decode import batched, reference  # noqa: E402
+# this tree, not an installed one
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
+from llmserve_kernels.paged_decode import batched, reference  # noqa: E402
 
 # (batch, Hq, Hkv, head_dim, block_size, min ctx, max ctx)
 SHAPES = [(8, 4, 2, 32, 16, 100, 300), (1, 4, 2, 32, 16, 500, 501),

@@ -49,7 +49,7 @@ from unittest import mock
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
 
 from toolkit.engine import loader  # noqa: E402
 from toolkit.engine.config import EngineConfig, ModelConfig  # noqa: E402
@@ -265,7 +265,7 @@ def autotuned_configs() -> dict[str, str]:
     """The config each autotuned Triton kernel picked (empty off CUDA)."""
     out = {}
     for op in ("paged_decode", "prefix_extend"):
-        mod = sys.modules.get(f"kernels.{op}.kernel")
+        mod = sys.modules.get(f"llmserve_kernels.{op}.kernel")
         tuner = getattr(mod, f"_{op}_kernel", None) if mod else None
         best = getattr(tuner, "best_config", None)
         if best is not None:

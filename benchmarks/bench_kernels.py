@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import torch
 
-from kernels.kv_blocks import gather_kv_blocks, scatter_kv_blocks
-from kernels.kv_store import store_kv
-from kernels.paged_decode import paged_decode_attention
-from kernels.prefix_extend import prefix_extend_attention
+from llmserve_kernels.kv_blocks import gather_kv_blocks, scatter_kv_blocks
+from llmserve_kernels.kv_store import store_kv
+from llmserve_kernels.paged_decode import paged_decode_attention
+from llmserve_kernels.prefix_extend import prefix_extend_attention
 
 HQ, HKV, D, BLOCK_SIZE = 32, 8, 128, 16
 

@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree, not an installed one
+# this tree, not an installed one
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
 from toolkit.core.request import Request  # noqa: E402
 from toolkit.cost.base import BatchShape, CostModel  # noqa: E402
 from toolkit.route.base import RequestEvent  # noqa: E402

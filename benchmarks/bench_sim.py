@@ -19,7 +19,8 @@ from pathlib import Path
 
 from hydra.utils import instantiate
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree, not an installed one
+# this tree, not an installed one
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
 from experiments.common.runner import build_sim_cluster, build_trace  # noqa: E402
 from experiments.common.sweep import compose_config  # noqa: E402
 from toolkit.core.record import records_to_frame  # noqa: E402

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree, not an installed one
+# this tree, not an installed one
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
 from toolkit.cost.profiled import ProfiledCostModel  # noqa: E402
 from toolkit.cost.steps import decode_steps_cum_s, iteration_steps_s  # noqa: E402
 

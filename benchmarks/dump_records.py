@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 from hydra.utils import instantiate
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+# run as a script from anywhere
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
 from benchmarks.bench_sim import CASES as BENCH_CASES  # noqa: E402
 from experiments.common.runner import build_sim_cluster, build_trace
 from experiments.common.sweep import compose_config

@@ -23,7 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree, not an installed one
+# this tree, not an installed one
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
 from experiments.common.runner import build_trace  # noqa: E402
 from experiments.common.sweep import compose_config  # noqa: E402
 from experiments.preble.fidelity import BLOCK_SIZE, NUM_KV_BLOCKS, TRACE  # noqa: E402

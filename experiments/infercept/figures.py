@@ -22,16 +22,15 @@ POLICIES = {"vllm": "vLLM", "improved_discard": "ImprovedDiscard", "preserve": "
 BREAKDOWN = {"vllm": "vLLM", "improved_discard": "ImprovedDiscard",
              "mw_discard": "+MinWasteDiscard", "mw_swap": "+MinWasteSwap",
              "mw_heuristic": "+HeuristicPreserve", "infercept": "InferCept"}
-FIGDATA = "infercept_fig2_normalized_latency.json"
+FIGDATA = Path(__file__).parent / "data" / "infercept_fig2_normalized_latency.json"
 FULL_WINDOW_S, QUICK_WINDOW_S = 1800.0, 300.0
 
 
 def paper_points(path: str | Path | None = None) -> pd.DataFrame:
-    """The paper's Fig. 2 normalized latency (ms/token) per setup, policy and rate, read from
-    `../shared/papers/figdata` (`in_range` False: the curve left the plot's y-range there)."""
-    from toolkit.workloads.readers import default_data_dir
-
-    path = Path(path) if path else default_data_dir().parent / "papers" / "figdata" / FIGDATA
+    """The paper's Fig. 2 normalized latency (ms/token) per setup, policy and rate
+    (`in_range` False: the curve left the plot's y-range there), from `path` or the package's
+    copy of `../shared/papers/figdata/infercept_fig2_normalized_latency.json`."""
+    path = Path(path) if path else FIGDATA
     raw = json.loads(Path(path).read_text())
     rows = [{"setup": setup.split("(")[0], "policy": pol, "rps": float(x), "norm_latency_ms": float(y),
              "in_range": bool(ok)}

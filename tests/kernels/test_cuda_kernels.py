@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kernels.kv_blocks import gather_kv_blocks, scatter_kv_blocks
-from kernels.kv_store import store_kv
-from kernels.norm import rms_norm
-from kernels.paged_decode import paged_decode_attention
-from kernels.prefix_extend import prefix_extend_attention
+from llmserve_kernels.kv_blocks import gather_kv_blocks, scatter_kv_blocks
+from llmserve_kernels.kv_store import store_kv
+from llmserve_kernels.norm import rms_norm
+from llmserve_kernels.paged_decode import paged_decode_attention
+from llmserve_kernels.prefix_extend import prefix_extend_attention
 
 from ._common import HAS_CUDA, HAS_TRITON, INTERPRET, PagedCache, assert_close, case_id
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from kernels._dispatch import resolve_impl
+from llmserve_kernels._dispatch import resolve_impl
 
 from ._common import HAS_TRITON, INTERPRET
 
@@ -44,5 +44,5 @@ def test_triton_on_cpu_under_interpreter() -> None:
 
 
 def test_import_does_not_load_triton() -> None:
-    code = "import sys, kernels; assert 'triton' not in sys.modules, 'triton imported'"
+    code = "import sys, llmserve_kernels; assert 'triton' not in sys.modules, 'triton imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

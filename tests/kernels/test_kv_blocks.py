@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kernels.kv_blocks import gather_kv_blocks, scatter_kv_blocks
+from llmserve_kernels.kv_blocks import gather_kv_blocks, scatter_kv_blocks
 
 from ._common import DEVICE, KERNEL_DTYPES, triton_test
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kernels.kv_store import store_kv
+from llmserve_kernels.kv_store import store_kv
 
 from ._common import DEVICE, KERNEL_DTYPES, case_id, triton_test
 

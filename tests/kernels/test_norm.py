@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kernels.norm import rms_norm
+from llmserve_kernels.norm import rms_norm
 
 from ._common import DEVICE, INTERPRET, KERNEL_DTYPES, assert_close, case_id, triton_test
 

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.paged_decode import batched, paged_decode_attention
+from llmserve_kernels.paged_decode import batched, paged_decode_attention
 
 from ._common import (
     DEVICE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kernels.prefix_extend import prefix_extend_attention
+from llmserve_kernels.prefix_extend import prefix_extend_attention
 
 from ._common import (
     DEVICE,
@@ -58,7 +58,7 @@ def test_reference_matches_dense(case: tuple) -> None:
 
 def test_single_token_matches_decode() -> None:
     """A batch of one-token extends is a decode step."""
-    from kernels.paged_decode import paged_decode_attention
+    from llmserve_kernels.paged_decode import paged_decode_attention
 
     case = (6, 2, 40, 5, [1, 1, 1], [1, 17, 33])
     q, _, cache, out = _run(case, torch.float32, "cpu", "reference")

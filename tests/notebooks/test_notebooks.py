@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import papermill as pm
@@ -9,6 +12,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernel_of_this_python(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The notebooks' `python3` kernel is this interpreter, whatever kernel specs the user's
+    Jupyter folders hold (a user-wide one may point at another checkout's venv)."""
+    jupyter = tmp_path_factory.mktemp("jupyter")
+    spec = jupyter / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(json.dumps(
+        {"argv": argv, "display_name": "Python 3", "language": "python"}))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PATH", str(jupyter))
+        yield
 
 
 @pytest.mark.notebook

@@ -1,6 +1,6 @@
 """Paged attention for the engine: what one step's attention needs, and the kernel calls.
 
-The kernels live in `kernels/` (Triton on CUDA; elsewhere the batched PyTorch decode path and
+The kernels live in `kernels/llmserve_kernels/` (Triton on CUDA; elsewhere the batched PyTorch decode path and
 the references); they are imported lazily so importing the engine costs nothing.
 """
 
@@ -33,15 +33,15 @@ def paged_attention(
     v_cache: torch.Tensor, meta: AttentionMetadata, scale: float,
 ) -> torch.Tensor:
     """Write the new tokens' K/V into the cache, then attend: q [T, Hq, D] -> [T, Hq, D]."""
-    from kernels.kv_store import store_kv
+    from llmserve_kernels.kv_store import store_kv
 
     store_kv(k, v, k_cache, v_cache, meta.slot_mapping)
     if meta.is_decode:
-        from kernels.paged_decode import paged_decode_attention
+        from llmserve_kernels.paged_decode import paged_decode_attention
 
         return paged_decode_attention(q, k_cache, v_cache, meta.block_tables, meta.seq_lens,
                                       scale)
-    from kernels.prefix_extend import prefix_extend_attention
+    from llmserve_kernels.prefix_extend import prefix_extend_attention
 
     return prefix_extend_attention(q, k_cache, v_cache, meta.block_tables, meta.cu_q_lens,
                                    meta.seq_lens, scale, max_q_len=meta.max_q_len)

@@ -23,7 +23,7 @@ from toolkit.engine.config import ModelConfig
 
 class RMSNorm(nn.Module):
     """Root-mean-square layer norm, computed in float32 like Hugging Face's; given the residual
-    stream it adds it first and returns (normed, new stream) (`kernels.norm`: one Triton
+    stream it adds it first and returns (normed, new stream) (`llmserve_kernels.norm`: one Triton
     kernel on CUDA)."""
 
     def __init__(self, size: int, eps: float) -> None:
@@ -33,7 +33,7 @@ class RMSNorm(nn.Module):
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        from kernels.norm import rms_norm
+        from llmserve_kernels.norm import rms_norm
 
         return rms_norm(x, self.weight, self.eps, residual)
 

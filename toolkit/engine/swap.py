@@ -2,7 +2,7 @@
 
 `HostSwapSpace` holds the KV of paused requests whose policy chose SWAP. Swapping out gathers
 the request's blocks of every layer (K and V) into one contiguous tensor with
-`kernels.kv_blocks.gather_kv_blocks` and copies it to host memory (pinned when the cache is
+`llmserve_kernels.kv_blocks.gather_kv_blocks` and copies it to host memory (pinned when the cache is
 on CUDA); swapping in scatters it back into newly allocated blocks with `scatter_kv_blocks`.
 Copies are synchronous (the engine waits for them), and timed. Capacity is counted in token
 slots of whole blocks; a buffer is allocated per swap (PyTorch's caching host allocator
@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from kernels.kv_blocks import gather_kv_blocks, scatter_kv_blocks
+from llmserve_kernels.kv_blocks import gather_kv_blocks, scatter_kv_blocks
 
 
 @dataclass(slots=True)

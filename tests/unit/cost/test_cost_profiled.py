@@ -22,7 +22,6 @@ PAIRS = [
     ("llama3-70b", 8),
 ]
 REL_TOL = 1e-9  # every calibration point on the monotone envelope is reproduced to this
-SHARED = Path("/work/shared/calibration")
 
 
 @pytest.fixture(scope="module", params=PAIRS, ids=lambda p: f"{p[0]}-tp{p[1]}")
@@ -145,12 +144,11 @@ def test_other_calibration_file_of_same_layout(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/calibration")
-def test_second_independent_run_tp_shards_agree() -> None:
+def test_second_independent_run_tp_shards_agree(calibration_dir: Path) -> None:
     # B_tpshard: one decode step of an 8B TP shard at ctx 2048, a separate H200 run. It is
     # 5-24% faster than the profile's decode table (measured: ratios 1.05-1.24).
     rows = [
-        json.loads(s) for s in (SHARED / "h200_verify_tp_gather.jsonl").read_text().splitlines()
+        json.loads(s) for s in (calibration_dir / "h200_verify_tp_gather.jsonl").read_text().splitlines()
     ]
     models = {tp: ProfiledCostModel("llama3-8b", tp) for tp in (1, 2, 4)}
     for r in rows:
@@ -160,8 +158,6 @@ def test_second_independent_run_tp_shards_agree() -> None:
             assert 1.0 <= got / (r["ms"] * 1e-3) <= 1.25
 
 
-def test_packaged_data_matches_shared_copy() -> None:
-    if not SHARED.is_dir():
-        pytest.skip("needs ../shared/calibration")
+def test_packaged_data_matches_shared_copy(calibration_dir: Path) -> None:
     for f in (cal.PROFILE_FILE, cal.GRAPH_FILE):
-        assert json.loads(f.read_text()) == json.loads((SHARED / f.name).read_text())
+        assert json.loads(f.read_text()) == json.loads((calibration_dir / f.name).read_text())

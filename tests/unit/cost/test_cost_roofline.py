@@ -21,7 +21,6 @@ from toolkit.cost.base import BatchShape
 from toolkit.cost.profiled import ProfiledCostModel
 from toolkit.cost.roofline import RooflineCostModel
 
-SPLITWISE = Path("/work/shared/calibration/splitwise_perf_model.csv")
 PAIRS = [
     ("llama3-8b", 1),
     ("llama3-8b", 2),
@@ -44,11 +43,10 @@ def test_against_h200_tables(name: str, tp: int) -> None:
             assert 1 / 1.8 <= ratio <= 1.0
 
 
-@pytest.mark.skipif(not SPLITWISE.is_file(), reason="needs ../shared/calibration")
-def test_against_splitwise_llama2_70b() -> None:
+def test_against_splitwise_llama2_70b(calibration_dir: Path) -> None:
     import pandas as pd
 
-    df = pd.read_csv(SPLITWISE)
+    df = pd.read_csv(calibration_dir / "splitwise_perf_model.csv")
     df = df[(df.model == "llama2-70b") & df.hardware.isin(["a100-80gb", "h100-80gb"])]
     keys = ["hardware", "tensor_parallel", "prompt_size", "batch_size", "token_size"]
     df = df.groupby(keys, as_index=False)[["prompt_time", "token_time"]].median()

@@ -1,6 +1,9 @@
-"""Triton kernels, each beside its PyTorch reference.
+"""Triton kernels, each beside its PyTorch reference (`import llmserve_kernels`).
 
-Every op is a package `kernels/<op>/` with `reference.py` (readable PyTorch, float32 math
+The package lives in the repository's `kernels/` folder under a name of the project's own: a
+bare `kernels` is Hugging Face's PyPI package, which transformers imports.
+
+Every op is a package `llmserve_kernels/<op>/` with `reference.py` (readable PyTorch, float32 math
 where the model's rounding does not say otherwise: the spec), `kernel.py` (Triton) and
 `__init__.py` (the dispatcher); paged decode also has `batched.py`, a fast PyTorch path for
 devices without the kernel. Each dispatcher takes `impl: str | None`: 'triton', 'reference'
@@ -22,11 +25,11 @@ Ops (caches are [num_blocks, block_size, Hkv, D]; block tables [B, max_blocks] i
 
 from __future__ import annotations
 
-from kernels.kv_blocks import gather_kv_blocks, scatter_kv_blocks
-from kernels.kv_store import store_kv
-from kernels.norm import rms_norm
-from kernels.paged_decode import paged_decode_attention
-from kernels.prefix_extend import prefix_extend_attention
+from llmserve_kernels.kv_blocks import gather_kv_blocks, scatter_kv_blocks
+from llmserve_kernels.kv_store import store_kv
+from llmserve_kernels.norm import rms_norm
+from llmserve_kernels.paged_decode import paged_decode_attention
+from llmserve_kernels.prefix_extend import prefix_extend_attention
 
 __all__ = [
     "gather_kv_blocks",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from kernels._dispatch import resolve_impl
-from kernels.kv_store import reference
+from llmserve_kernels._dispatch import resolve_impl
+from llmserve_kernels.kv_store import reference
 
 __all__ = ["store_kv"]
 
@@ -28,7 +28,7 @@ def store_kv(
     """
     chosen = resolve_impl(impl, k, v, k_cache, v_cache, slot_mapping)
     if chosen == "triton":
-        from kernels.kv_store import kernel
+        from llmserve_kernels.kv_store import kernel
 
         kernel.store_kv(k, v, k_cache, v_cache, slot_mapping)
     else:

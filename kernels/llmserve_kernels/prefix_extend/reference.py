@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from kernels.paged_decode.reference import gather_sequence_kv
+from llmserve_kernels.paged_decode.reference import gather_sequence_kv
 
 
 def prefix_extend_attention(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from kernels._dispatch import resolve_impl
-from kernels.paged_decode import batched, reference
+from llmserve_kernels._dispatch import resolve_impl
+from llmserve_kernels.paged_decode import batched, reference
 
 __all__ = ["paged_decode_attention"]
 
@@ -33,7 +33,7 @@ def paged_decode_attention(
     chosen = resolve_impl(impl, q, k_cache, v_cache, block_tables, context_lens,
                           available=("triton", "torch", "reference"))
     if chosen == "triton":
-        from kernels.paged_decode import kernel
+        from llmserve_kernels.paged_decode import kernel
 
         return kernel.paged_decode_attention(q, k_cache, v_cache, block_tables, context_lens, scale)
     if chosen == "torch":

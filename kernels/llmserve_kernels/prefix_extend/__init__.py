@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from kernels._dispatch import resolve_impl
-from kernels.prefix_extend import reference
+from llmserve_kernels._dispatch import resolve_impl
+from llmserve_kernels.prefix_extend import reference
 
 __all__ = ["prefix_extend_attention"]
 
@@ -36,7 +36,7 @@ def prefix_extend_attention(
     """
     chosen = resolve_impl(impl, q, k_cache, v_cache, block_tables, cu_q_lens, seq_lens)
     if chosen == "triton":
-        from kernels.prefix_extend import kernel
+        from llmserve_kernels.prefix_extend import kernel
 
         return kernel.prefix_extend_attention(
             q, k_cache, v_cache, block_tables, cu_q_lens, seq_lens, scale, max_q_len

@@ -12,7 +12,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels._autotune import INTERPRETING
+from llmserve_kernels._autotune import INTERPRETING
 
 _BLOCK = 4096 if INTERPRETING else 1024
 

@@ -14,7 +14,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels._autotune import autotune_configs, config
+from llmserve_kernels._autotune import autotune_configs, config
 
 LOG2_E = 1.4426950408889634
 

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
-from kernels._dispatch import resolve_impl
-from kernels.kv_blocks import reference
+from llmserve_kernels._dispatch import resolve_impl
+from llmserve_kernels.kv_blocks import reference
 
 __all__ = ["gather_kv_blocks", "scatter_kv_blocks"]
 
@@ -31,7 +31,7 @@ def gather_kv_blocks(
     """
     ids = _as_ids(block_ids, cache.device)
     if resolve_impl(impl, cache) == "triton":
-        from kernels.kv_blocks import kernel
+        from llmserve_kernels.kv_blocks import kernel
 
         return kernel.gather_kv_blocks(cache, ids)
     return reference.gather_kv_blocks(cache, ids)
@@ -53,7 +53,7 @@ def scatter_kv_blocks(
     """
     ids = _as_ids(block_ids, cache.device)
     if resolve_impl(impl, cache) == "triton":
-        from kernels.kv_blocks import kernel
+        from llmserve_kernels.kv_blocks import kernel
 
         kernel.scatter_kv_blocks(cache, ids, src)
     else:

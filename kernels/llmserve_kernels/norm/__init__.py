@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from kernels._dispatch import resolve_impl
-from kernels.norm import reference
+from llmserve_kernels._dispatch import resolve_impl
+from llmserve_kernels.norm import reference
 
 __all__ = ["rms_norm"]
 
@@ -24,7 +24,7 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float,
     """
     tensors = (x, weight) if residual is None else (x, weight, residual)
     if resolve_impl(impl, *tensors) == "triton":
-        from kernels.norm import kernel
+        from llmserve_kernels.norm import kernel
 
         return kernel.rms_norm(x, weight, eps, residual)
     return reference.rms_norm(x, weight, eps, residual)
