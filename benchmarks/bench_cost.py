@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 # this tree, not an installed one
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))  # llmserve_kernels
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from toolkit.cost.base import BatchShape  # noqa: E402
 from toolkit.cost.factory import make_cost_model  # noqa: E402
 

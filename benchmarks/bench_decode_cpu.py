@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 # this tree, not an installed one
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))  # llmserve_kernels
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from llmserve_kernels.paged_decode import batched, reference  # noqa: E402
 
 # (batch, Hq, Hkv, head_dim, block_size, min ctx, max ctx)

@@ -49,7 +49,8 @@ from unittest import mock
 
 import torch
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))  # llmserve_kernels
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from toolkit.engine import loader  # noqa: E402
 from toolkit.engine.config import EngineConfig, ModelConfig  # noqa: E402

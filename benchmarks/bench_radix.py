@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 # this tree, not an installed one
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))  # llmserve_kernels
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from toolkit.cache.radix import RadixCache  # noqa: E402
 
 

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 # this tree, not an installed one
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))  # llmserve_kernels
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from toolkit.core.request import Request  # noqa: E402
 from toolkit.cost.base import BatchShape, CostModel  # noqa: E402
 from toolkit.route.base import RequestEvent  # noqa: E402

@@ -20,7 +20,8 @@ from pathlib import Path
 from hydra.utils import instantiate
 
 # this tree, not an installed one
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))  # llmserve_kernels
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common.runner import build_sim_cluster, build_trace  # noqa: E402
 from experiments.common.sweep import compose_config  # noqa: E402
 from toolkit.core.record import records_to_frame  # noqa: E402

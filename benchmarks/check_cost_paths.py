@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 # this tree, not an installed one
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))  # llmserve_kernels
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from toolkit.cost.profiled import ProfiledCostModel  # noqa: E402
 from toolkit.cost.steps import decode_steps_cum_s, iteration_steps_s  # noqa: E402
 

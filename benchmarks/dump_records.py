@@ -19,7 +19,8 @@ import pandas as pd
 from hydra.utils import instantiate
 
 # run as a script from anywhere
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))  # llmserve_kernels
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_sim import CASES as BENCH_CASES  # noqa: E402
 from experiments.common.runner import build_sim_cluster, build_trace
 from experiments.common.sweep import compose_config

@@ -24,7 +24,8 @@ from typing import Any
 import pandas as pd
 
 # this tree, not an installed one
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))  # llmserve_kernels
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.common.runner import build_trace  # noqa: E402
 from experiments.common.sweep import compose_config  # noqa: E402
 from experiments.preble.fidelity import BLOCK_SIZE, NUM_KV_BLOCKS, TRACE  # noqa: E402

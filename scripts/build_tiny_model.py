@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in (".", "kernels")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))  # llmserve_kernels
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from toolkit.engine.tiny import DEFAULT_DIR, build_tiny_model  # noqa: E402
 
