@@ -23,10 +23,17 @@ def read_pins(path: Path) -> dict[str, str]:
     return pins
 
 
+def same(a: str | None, b: str | None) -> bool:
+    """Equal pins; `2.13.0` also equals `2.13.0+cpu`, as `==2.13.0` admits it (PEP 440)."""
+    if a is None or b is None:
+        return a is b
+    return a == b or a.split("+")[0] == b or b.split("+")[0] == a
+
+
 def main(old_path: str, new_path: str) -> int:
     old, new = read_pins(Path(old_path)), read_pins(Path(new_path))
     rows = [(name, old.get(name, "-"), new.get(name, "-"))
-            for name in sorted(old.keys() | new.keys()) if old.get(name) != new.get(name)]
+            for name in sorted(old.keys() | new.keys()) if not same(old.get(name), new.get(name))]
     if not rows:
         print(f"same versions in {old_path} and {new_path}")
     for name, was, now in rows:
