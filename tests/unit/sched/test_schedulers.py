@@ -41,6 +41,16 @@ def test_lpm_prefers_the_longest_cached_prefix():
     assert [s.id for s in order] == ["s1", "s2", "s0"]
 
 
+def test_lpm_sorts_the_whole_queue_by_default():
+    # SGLang v0.1.x, the paper's baseline, had no queue-length fallback: 300 waiting requests,
+    # the brute-force order is by longest cached prefix, then arrival.
+    prefix = list(range(64))
+    kv = _kv_with([prefix])
+    waiting = [_seq(i, prefix[: (i * 7) % 64] + [1000 + i], float(300 - i)) for i in range(300)]
+    expected = sorted(waiting, key=lambda s: (-((int(s.id[1:]) * 7) % 64), s.arrival_s))
+    assert [s.id for s in LPMScheduler().order(waiting, kv)] == [s.id for s in expected]
+
+
 def test_lpm_falls_back_to_fcfs_on_long_queues():
     kv = _kv_with([list(range(100))])
     waiting = [_seq(0, [999], 0.0), _seq(1, list(range(100)) + [5], 1.0)]
