@@ -10,13 +10,16 @@ from pathlib import Path
 import pandas as pd
 from hydra.utils import instantiate
 
+from experiments.common.claims import Claim, bound, claims_table
 from experiments.common.runner import build_trace
 from experiments.common.sweep import compose_config, run_points
 from experiments.preble.figures import CONFIG_MODULE, SYSTEMS
 
-# Fig. 5's steps, each adding one feature: conf/ablation/step{0..4}.yaml.
-ABLATION_STEPS = ("SGLang RR", "E2 no re-adjust", "+rebalance/autoscale", "+prefill/decode",
-                  "+priority queue (all)")
+# Fig. 5's chain, each step adding one feature (conf/ablation/step{0..5}.yaml), and bars
+# beside the chain (conf/ablation/<name>.yaml).
+ABLATION_STEPS = ("SGLang RR", "+chunked prefill", "+E2 (no re-adjust)", "+rebalance/autoscale",
+                  "+prefill/decode", "+priority queue (all)")
+ABLATION_SIDE = {"e2_unchunked": "E2 alone (unchunked)"}
 TABLE1_WORKLOADS = ("toolbench", "embodied", "programming", "videoqa", "loogle")
 
 
@@ -33,13 +36,15 @@ def table1(quick: bool = False, overrides: Sequence[str] = ()) -> pd.DataFrame:
 
 def run_ablation(rps: float = 24.0, quick: bool = False, overrides: Sequence[str] = (),
                  results_dir: str | Path = "results/preble", n_jobs: int = 2) -> pd.DataFrame:
-    """Fig. 5: one row per step with its latency summary."""
-    points = []
-    for i, step in enumerate(ABLATION_STEPS):
-        extra = ["workload.num_requests=600"] if quick else []
-        points.append(({"run": f"step{i}", "step": step, "order": i},
-                       ["experiment=fig5_ablation", f"ablation=step{i}", f"workload.rps={rps}",
-                        *extra, *overrides]))
+    """Fig. 5: one row per bar with its latency summary, the chain's steps first (`order`
+    0..5, `in_chain` True), then the bars beside it."""
+    extra = ["workload.num_requests=600"] if quick else []
+    bars = [(f"step{i}", step, True) for i, step in enumerate(ABLATION_STEPS)]
+    bars += [(name, label, False) for name, label in ABLATION_SIDE.items()]
+    points = [({"run": name, "step": label, "order": i, "in_chain": in_chain},
+               ["experiment=fig5_ablation", f"ablation={name}", f"workload.rps={rps}", *extra,
+                *overrides])
+              for i, (name, label, in_chain) in enumerate(bars)]
     df = run_points(CONFIG_MODULE, points, Path(results_dir) / "ablation", n_jobs=n_jobs)
     return df.sort_values("order").reset_index(drop=True)
 
@@ -100,13 +105,39 @@ def _decisions_per_s(cfg, trace, num_engines: int) -> float:
     return len(trace) / (time.perf_counter() - start)
 
 
-def ablation_checks(df: pd.DataFrame) -> pd.DataFrame:
-    """The paper's ablation claims on our bars: each step improves the mean, except the
-    priority queue, which improves p99."""
-    rows = []
-    for prev, cur in zip(df.itertuples(), df.iloc[1:].itertuples()):
-        metric = "latency_s_p99" if cur.step.startswith("+priority") else "latency_s_mean"
-        before, after = getattr(prev, metric), getattr(cur, metric)
-        rows.append({"step": cur.step, "metric": metric, "before": before, "after": after,
-                     "improves": bool(after < before)})
-    return pd.DataFrame(rows)
+def ablation_checks(df: pd.DataFrame, quick: bool = False) -> pd.DataFrame:
+    """Fig. 5's claims on our bars (`run_ablation`'s rows): what the notebook states
+    (`ours`, asserted) and the paper's per-step claims (`paper`, reported). Values are
+    latency ratios before ÷ after, so > 1 means the step helps."""
+    bar = df.set_index("step")
+    mean, p99 = bar["latency_s_mean"], bar["latency_s_p99"]
+    rr, chunk, e2, rebal, pd_bal, prio = ABLATION_STEPS
+    unchunked = ABLATION_SIDE["e2_unchunked"]
+    gain = {name: mean[prev] / mean[name] for prev, name in zip(ABLATION_STEPS, ABLATION_STEPS[1:])}
+    return claims_table([
+        Claim("chunked prefill alone lowers round-robin's mean latency (RR ÷ RR+chunking)",
+              mean[rr] / mean[chunk], ">=", 1.2),
+        Claim("E2 lowers the mean over chunked round-robin", mean[chunk] / mean[e2], ">=",
+              bound(2.0, 1.2, quick)),
+        Claim("E2 helps without chunking too (RR ÷ E2 unchunked, mean)",
+              mean[rr] / mean[unchunked], ">=", 1.2),
+        Claim("E2 is the chain's largest gain in mean latency (its ratio ÷ the next largest)",
+              gain[e2] / max(v for k, v in gain.items() if k != e2), ">=",
+              bound(1.0, None, quick)),
+        Claim("rebalancing/autoscaling lowers p99 (before ÷ after)", p99[e2] / p99[rebal], ">=",
+              bound(1.1, None, quick)),
+        Claim("prefill/decode balancing raises p99 (after ÷ before)", p99[pd_bal] / p99[rebal],
+              ">=", 1.3),
+        Claim("the priority queue raises the mean (after ÷ before)", mean[prio] / mean[pd_bal],
+              ">=", bound(1.1, None, quick)),
+        Claim("the priority queue lowers p99 (before ÷ after)", p99[pd_bal] / p99[prio], ">=",
+              bound(1.1, None, quick)),
+        Claim("paper: E2 (with chunked prefill) improves the mean over SGLang RR",
+              mean[rr] / mean[e2], ">", 1.0, kind="paper"),
+        Claim("paper: rebalancing/autoscaling improves the mean", gain[rebal], ">", 1.0,
+              kind="paper"),
+        Claim("paper: prefill/decode balancing improves the mean", gain[pd_bal], ">", 1.0,
+              kind="paper"),
+        Claim("paper: the priority queue improves p99", p99[pd_bal] / p99[prio], ">", 1.0,
+              kind="paper"),
+    ])
