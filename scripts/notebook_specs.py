@@ -152,9 +152,13 @@ display(Markdown(paper_verdicts(checks)))'''),
     nb("scheduler_scalability", [
         ("md", """# Preble §4.4 — the global scheduler's decision rate
 
-A burst of requests saturates the E2 router alone (no engines): decisions per second vs the
-number of GPUs and the tree size (distinct prefixes). The paper: 245 req/s on tool use (its
-most complex tree) and 2,931 req/s on video QA, one number each on its A6000 testbed."""),
+A burst of requests saturates the E2 router alone: decisions per second vs the number of
+GPUs and the tree size (distinct prefixes). **What is measured here is the router function
+alone** — `route()` on a frozen clock, no tokenizer, no network, no engines — so it is an
+upper bound on a deployed router's rate, not the same quantity as the paper's numbers: 245
+req/s on tool use (its most complex tree) and 2,931 req/s on video QA, each measured end to
+end on its A6000 testbed. The simulator charges each decision's measured mean time
+(`Router.decision_s`, one decision at a time; `backend.router_decision_s=0` turns it off)."""),
         ("params", PARAMS),
         ("code", SETUP + '''
 from experiments.preble import extras, paper

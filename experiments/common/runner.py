@@ -91,7 +91,22 @@ def build_sim_cluster(cfg: DictConfig, cost: CostModel, tokens_per_key: int) -> 
         kv = KVManager(RadixCache(), capacity, tokens_per_key)
         return SimEngine(i, make_sched(), kv, cost, loop, listener, float(cfg.cluster.hit_window_s))
 
-    return SimCluster(router, num_engines, engine_factory, progress=bool(cfg.backend.progress))
+    return SimCluster(router, num_engines, engine_factory, progress=bool(cfg.backend.progress),
+                      router_decision_s=router_decision_s(cfg))
+
+
+def router_decision_s(cfg: DictConfig) -> float | None:
+    """`backend.router_decision_s`: 'auto' (None: the router's measured time) or seconds."""
+    value = cfg.backend.get("router_decision_s", "auto")
+    if value == "auto":
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if seconds < 0:
+        raise ConfigError("backend.router_decision_s", f"'auto' or seconds >= 0, got {value!r}")
+    return seconds
 
 
 def run_config(cfg: DictConfig, out_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict]:

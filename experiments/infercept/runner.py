@@ -53,7 +53,9 @@ def build_pause_cluster(cfg: DictConfig, trace: Trace) -> Any:
             max_context_len=cfg.model.get("max_context_len"),
         )
 
-    return SimCluster(router, num_engines, engine_factory, progress=bool(cfg.backend.progress))
+    # InferCept's setups are single vLLM engines: no global router whose time to charge
+    return SimCluster(router, num_engines, engine_factory, progress=bool(cfg.backend.progress),
+                      router_decision_s=0.0)
 
 
 def drain_until_s(cfg: DictConfig) -> float:

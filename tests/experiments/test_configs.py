@@ -79,6 +79,18 @@ def test_bad_engine_count_names_cluster_option():
         build_sim_cluster(cfg, instantiate(cfg.cost), 1)
 
 
+def test_router_decision_time_option():
+    cost = instantiate(compose_config(MODULE, []).cost)
+    cfg = compose_config(MODULE, ["router=preble_e2"])
+    assert build_sim_cluster(cfg, cost, 1).router_decision_s == 1.0e-4  # the router's own
+    cfg = compose_config(MODULE, ["backend.router_decision_s=0"])
+    assert build_sim_cluster(cfg, cost, 1).router_decision_s == 0.0
+    for bad in ("-1", "soon"):
+        cfg = compose_config(MODULE, [f"backend.router_decision_s={bad}"])
+        with pytest.raises(ConfigError, match="backend.router_decision_s"):
+            build_sim_cluster(cfg, cost, 1)
+
+
 def test_malformed_trace_line_names_file_and_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"id": "a", "arrival_s": 0, "output_len": 3, "prompt_token_ids": [1, 2]}\n'

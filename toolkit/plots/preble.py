@@ -60,10 +60,11 @@ def scalability(df: pd.DataFrame, paper_rates: dict[str, float]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5, 3.2))
     sns.lineplot(data=df, x="num_engines", y="decisions_per_s", hue="workload", marker="o", ax=ax)
     for i, (wl, rate) in enumerate(paper_rates.items()):
-        ax.axhline(rate, linestyle="--", color=sns.color_palette()[i], label=f"paper: {wl}")
+        ax.axhline(rate, linestyle="--", color=sns.color_palette()[i],
+                   label=f"paper, end to end: {wl}")
     ax.set_yscale("log")
     ax.set_xlabel("GPUs (engines)")
-    ax.set_ylabel("routing decisions / s")
+    ax.set_ylabel("route() calls / s (router alone)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -60,7 +60,14 @@ class RequestEvent(NamedTuple):
 
 
 class Router(ABC):
-    """Chooses an engine for each request. Deterministic given its seed and inputs."""
+    """Chooses an engine for each request. Deterministic given its seed and inputs.
+
+    `decision_s` is the mean time one `route()` call takes: the simulator charges it per
+    request, one decision at a time (`backend.router_decision_s`); the engine and HTTP
+    backends spend the real time instead. Subclasses set it from a measurement.
+    """
+
+    decision_s: float = 0.0
 
     @abstractmethod
     def route(self, request: Request, view: ClusterView) -> int:

@@ -49,6 +49,10 @@ class E2Decision(NamedTuple):
 class PrebleE2Router(Router):
     """Preble's E2 router; every feature can be switched off by a constructor flag."""
 
+    # Mean route() time in the simulator's Fig. 3 runs on this project's 2-core machine (Python
+    # 3.11): tool use 61 µs, video QA 107, LooGLE 197, programming 55, embodied 83.
+    decision_s = 1.0e-4
+
     def __init__(
         self,
         num_engines: int,

@@ -67,6 +67,11 @@ class SimCluster:
 
     It is both the routers' `ClusterView` and the engines' `EngineListener`.
     `engine_factory(engine_id, loop, listener)` builds each engine.
+
+    The router is one server: it decides for one request at a time, each decision taking
+    `router_decision_s` (default: the router's own measured `decision_s`; 0 turns the charge
+    off), and a request reaches its engine when its decision ends. A decision reads the
+    cluster as it is when the decision starts.
     """
 
     def __init__(
@@ -75,9 +80,15 @@ class SimCluster:
         num_engines: int,
         engine_factory: Callable[[int, EventLoop, SimCluster], SimEngine],
         progress: bool = False,
+        router_decision_s: float | None = None,
     ) -> None:
         self.loop = EventLoop()
         self.router = router
+        decision_s = router.decision_s if router_decision_s is None else float(router_decision_s)
+        if not decision_s >= 0.0:
+            raise ValueError(f"router_decision_s must be >= 0, got {router_decision_s!r}")
+        self.router_decision_s = decision_s
+        self._router_free_s = 0.0
         self.engines = [engine_factory(i, self.loop, self) for i in range(num_engines)]
         self.records: dict[str, RequestRecord] = {}
         self.progress = progress
@@ -130,13 +141,25 @@ class SimCluster:
         return list(self.records.values())
 
     def _arrive(self, req: Request) -> None:
+        now = self.loop.now_s
+        if self._router_free_s > now:  # the router is still deciding for earlier requests
+            self.loop.schedule(self._router_free_s, PRIO_ARRIVAL, self._route, req)
+        else:
+            self._route(req)
+
+    def _route(self, req: Request) -> None:
         self._stats_memo = {}
         try:
             engine_id = self.router.route(req, self)
         finally:
             self._stats_memo = None
         self.records[req.id].engine_id = engine_id
-        self.engines[engine_id].add_request(req)
+        if self.router_decision_s == 0.0:
+            self.engines[engine_id].add_request(req)
+            return
+        done = self.loop.now_s + self.router_decision_s
+        self._router_free_s = done
+        self.loop.schedule(done, PRIO_ARRIVAL, self.engines[engine_id].add_request, req)
 
     # -- EngineListener ----------------------------------------------------------------------
     def on_first_token(self, engine_id: int, seq: Seq, time_s: float) -> None:
