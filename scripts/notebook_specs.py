@@ -175,7 +175,9 @@ display(df.groupby("workload")["decisions_per_s"].agg(["min", "max"])
 The datasets (ToolBench, ALFWorld, APPS, NExT-QA, LooGLE) are not available offline, so the
 toolkit generates workloads whose statistics match the paper's Table 1. "Shared prefix" is
 read as the prefix a request shares with an earlier one (an infinite cache's hit), which is
-the reading Table 1's numbers fit; the share with any other request is shown too."""),
+the reading Table 1's numbers fit; the share with any other request is shown too. The
+statistics are of the datasets, before the caps Preble's code applies in its runs (and the
+experiments here apply too): video tokens at 8,192, solutions at 512 tokens."""),
         ("params", PARAMS),
         ("code", SETUP + '''
 from experiments.preble import extras, paper

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from experiments.common.sweep import run_points
@@ -84,6 +85,42 @@ def fig3_paper(setup: str) -> pd.DataFrame:
     if panel is None:
         return paper.fig3_points("none")
     return paper.fig3_points(panel)
+
+
+PAPER_SERIES = {"sglang_rr": "paper: SGLang", "preble": "paper: Preble"}
+
+
+def curve_errors(ours: pd.DataFrame, setup: str) -> pd.DataFrame:
+    """Each system's curve against the paper's points of the same panel, at the paper's rates:
+    one row per (setup, workload, system, metric) with `median_abs_log2` and
+    `worst_abs_log2` of |log2(ours ÷ paper)| (1.0 = a factor of 2), the rate of the worst
+    point and `median_ratio` (ours ÷ paper, > 1: ours slower). Empty when the paper has no
+    such panel; rates where either side has no point are left out."""
+    paper_pts = fig3_paper(setup)
+    cols = ["setup", "workload", "system", "metric", "num_points", "median_ratio",
+            "median_abs_log2", "worst_abs_log2", "worst_rps"]
+    if paper_pts.empty:
+        return pd.DataFrame(columns=cols)
+    _, _, scale = SETUPS[setup]
+    rows = []
+    for (wl, system), grp in ours.groupby(["workload", "system"]):
+        for metric in ("mean", "p99"):
+            theirs = paper_pts[(paper_pts.workload == wl) & (paper_pts.metric == metric)
+                               & (paper_pts.series == PAPER_SERIES[system])]
+            paper_at = {round(r * scale, 3): v for r, v in zip(theirs.rps, theirs.latency_s)}
+            pairs = [(r, v, paper_at[round(r, 3)]) for r, v in
+                     zip(grp["rps"], grp[f"latency_s_{metric}"]) if round(r, 3) in paper_at]
+            if not pairs:
+                continue
+            frame = pd.DataFrame(pairs, columns=["rps", "ours", "paper"])
+            log2 = np.log2(frame["ours"] / frame["paper"])
+            worst = log2.abs().idxmax()
+            rows.append({"setup": setup, "workload": wl, "system": system, "metric": metric,
+                         "num_points": len(frame), "median_ratio": float(2 ** log2.median()),
+                         "median_abs_log2": float(log2.abs().median()),
+                         "worst_abs_log2": float(log2.abs().max()),
+                         "worst_rps": float(frame.loc[worst, "rps"])})
+    return pd.DataFrame(rows, columns=cols)
 
 
 def ratio_table(ours: pd.DataFrame, setup: str) -> pd.DataFrame:

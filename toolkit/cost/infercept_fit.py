@@ -44,6 +44,7 @@ budgets assume, so its budgets `tokens_within_s(f(384))` are 2.5x and 4.9x their
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -210,20 +211,44 @@ def linear_fit_ms(cost: CostModel, max_tokens: int = SATURATION_TOKENS) -> tuple
 
 def infercept_cost_model(setup: str = "gpt-j-6b", gpu: str = "a100",
                          context_term: bool = False, linear: bool = False,
-                         **roofline_kw: float) -> CostModel:
-    """The cost model of a Fig. 2 setup: the released fit where there is one, else a
-    `RooflineCostModel` of the setup's model on `gpu` at its TP degree (keywords go to it),
-    or with `linear=True` that roofline's `linear_fit_ms` as an `InferCeptFitCostModel`."""
+                         iteration_overhead_s: float = 0.0, a_ms: float | None = None,
+                         c_ms: float | None = None, **roofline_kw: float) -> CostModel:
+    """The cost model of a Fig. 2 setup: the released fit where there is one (`a_ms`, `c_ms`,
+    `iteration_overhead_s`, `context_term` go to it), else a `RooflineCostModel` of the
+    setup's model on `gpu` at its TP degree (other keywords go to it), or with `linear=True`
+    that roofline's `linear_fit_ms` as an `InferCeptFitCostModel`. A setting the chosen
+    model does not take is rejected with its name (`cost.<name>`)."""
     s = get_setup(setup)
     if s.released:
+        if roofline_kw or linear:
+            bad = next(iter(roofline_kw), "linear")
+            raise ConfigError(f"cost.{bad}", f"{s.name} uses InferCept's released fit, which "
+                                             "takes a_ms, c_ms, iteration_overhead_s, context_term")
         if get_gpu_spec(gpu).name not in ("a100", "a100-40gb"):
             raise ConfigError("gpu", f"InferCept's {s.name} fit is for an A100, not {gpu!r}")
-        return InferCeptFitCostModel(s, gpu=gpu, context_term=context_term)
-    roofline = RooflineCostModel(s.model, gpu, s.tp, **roofline_kw)
-    if not linear:
-        return roofline
-    a_ms, c_ms = linear_fit_ms(roofline)
-    return InferCeptFitCostModel(s, a_ms, c_ms, gpu=gpu, context_term=context_term)
+        return InferCeptFitCostModel(s, a_ms, c_ms, gpu=gpu, context_term=context_term,
+                                     iteration_overhead_s=iteration_overhead_s)
+    if a_ms is not None or c_ms is not None:
+        bad = "a_ms" if a_ms is not None else "c_ms"
+        raise ConfigError(f"cost.{bad}", f"{s.name} has no released fit to override")
+    roofline = _roofline(s, gpu, roofline_kw)
+    if linear:
+        a, c = linear_fit_ms(roofline)
+        return InferCeptFitCostModel(s, a, c, gpu=gpu, context_term=context_term,
+                                     iteration_overhead_s=iteration_overhead_s)
+    if context_term or iteration_overhead_s:
+        bad = "context_term" if context_term else "iteration_overhead_s"
+        raise ConfigError(f"cost.{bad}", "the roofline model charges KV reads and per-layer "
+                                         "overhead itself (use overhead_per_layer_s)")
+    return roofline
+
+
+def _roofline(s: InferCeptSetup, gpu: str, kw: dict[str, float]) -> RooflineCostModel:
+    known = set(inspect.signature(RooflineCostModel).parameters) - {"model", "gpu", "tp"}
+    unknown = sorted(set(kw) - known)
+    if unknown:
+        raise ConfigError(f"cost.{unknown[0]}", f"unknown setting; known: {sorted(known)}")
+    return RooflineCostModel(s.model, gpu, s.tp, **kw)
 
 
 def infercept_swap_model(setup: str = "gpt-j-6b", bytes_per_s: float = A100_PCIE_BYTES_PER_S,

@@ -139,12 +139,12 @@ class PauseSimEngine(SwapMixin, SimEngine):
         if version != seq.event_version:
             return
         now = self.loop.now_s
-        self._log_pause(seq, now)
         ctx_old = seq.context_tokens
+        place = self._end_pause(seq, ctx_old)
+        self._log_pause(seq, now)  # after a cancelled copy out has reset the action
         seq.extra_tokens += seq.request.segments[seq.seg_idx - 1].return_len  # type: ignore[index]
         seq.recompute_tokens = seq.extra_tokens + seq.num_generated
         seq.status = SeqStatus.WAITING
-        place = self._end_pause(seq, ctx_old)
         if place is KVPlace.HOST:
             self._queue_swap_in(seq, ctx_old)
         elif place is KVPlace.DROPPED:
@@ -196,9 +196,10 @@ class PauseSimEngine(SwapMixin, SimEngine):
         if version != seq.event_version:
             return
         now = self.loop.now_s
-        self._log_pause(seq, now)
         ctx = seq.context_tokens
-        if self._end_pause(seq, ctx) is KVPlace.HOST:
+        place = self._end_pause(seq, ctx)
+        self._log_pause(seq, now)  # after a cancelled copy out has reset the action
+        if place is KVPlace.HOST:
             self.host_tokens -= ctx
         elif seq.place is KVPlace.GPU:
             self.kv.release(seq, 0)

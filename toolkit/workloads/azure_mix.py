@@ -36,6 +36,7 @@ def azure_mix_trace(
     tool_requests: int = 3600,
     video_prefixes: int = 150,
     video_requests: int = 900,
+    max_video_len: int | None = 8192,
     popularity: str = "even",
     zipf_a: float = 1.1,
 ) -> Trace:
@@ -48,7 +49,8 @@ def azure_mix_trace(
         tool_prefixes, tool_requests, 1.0, seed=seed, num_gpus=num_gpus,
         popularity=popularity, zipf_a=zipf_a,
     )
-    videos = videoqa_trace(video_prefixes, video_requests, 1.0, seed=seed + 1, num_gpus=num_gpus)
+    videos = videoqa_trace(video_prefixes, video_requests, 1.0, seed=seed + 1, num_gpus=num_gpus,
+                           max_video_len=max_video_len)
     reqs = tools.requests + videos.requests
     times = azure_arrivals(azure_path, len(reqs), start_row, time_scale)
     if len(times) < len(reqs):

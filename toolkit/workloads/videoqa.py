@@ -8,8 +8,9 @@ are about num_requests/num_prefixes with coefficient of variation `video_cv` (NE
 
 Table 1 targets (mean, std): prompt (9865, 5976); output (4, 1.5); shared prefix (88%, 32%);
 key portion (99%, 0.2%); requests sharing the key portion (8.6, 2). Preble's code caps the
-video tokens at 8,192 (`max_video_len=8192`); the Table's mean is above that, so the
-default has no cap.
+video tokens at 8,192 (`max_video_len=8192`), so its runs did; the Table's mean is above
+that, so it describes the dataset before the cap, and this function's default has no cap
+(the experiments' config sets 8,192).
 
 Measured (seed 0) with 350 videos, 3,010 requests: prompt (10209, 6143); output (4.0,
 1.5); shared prefix with earlier requests (88.0%, 31.9%); key portion (99.6%, 0.4%);

@@ -151,3 +151,23 @@ def test_pause_timing_memo_is_bounded() -> None:
     values = [timing.fwd_s(q, 0) for q in range(1, 20)]
     assert values == [GPTJ.prefill_s(q) for q in range(1, 20)]
     assert len(timing._fwd) <= 4
+
+
+def test_settings_reach_the_released_fit_or_are_rejected_by_name() -> None:
+    # hand-computed: GPT-J-6B's released fit is 0.0463 ms/token + 10 ms (c), plus the overhead
+    fit = infercept_cost_model("gpt-j-6b", iteration_overhead_s=0.004)
+    assert fit.prefill_s(100) == pytest.approx((0.0463 * 100 + 10.0) * 1e-3 + 0.004)
+    assert infercept_cost_model("gpt-j-6b", a_ms=0.1, c_ms=1.0).prefill_s(10) == pytest.approx(2e-3)
+    with pytest.raises(ConfigError, match="cost.bogus_knob"):
+        infercept_cost_model("gpt-j-6b", bogus_knob=123)
+    with pytest.raises(ConfigError, match="cost.bogus_knob"):
+        infercept_cost_model("vicuna-13b", bogus_knob=123)
+    with pytest.raises(ConfigError, match="cost.a_ms"):
+        infercept_cost_model("vicuna-13b", a_ms=0.1)
+    with pytest.raises(ConfigError, match="cost.iteration_overhead_s"):
+        infercept_cost_model("vicuna-13b", iteration_overhead_s=0.004)
+    roof = infercept_cost_model("vicuna-13b", overhead_per_layer_s=0.0)
+    assert roof.prefill_s(64) < infercept_cost_model("vicuna-13b").prefill_s(64)
+    lin = infercept_cost_model("vicuna-13b", linear=True, iteration_overhead_s=0.004)
+    base = infercept_cost_model("vicuna-13b", linear=True)
+    assert lin.prefill_s(64) == pytest.approx(base.prefill_s(64) + 0.004)

@@ -220,3 +220,32 @@ def test_min_waste_keeps_a_context_that_host_memory_cannot_take():
     full = view(budget=600)
     full = type(full)(**{**{f: getattr(full, f) for f in full.__slots__}, "free_cpu_tokens": 0})
     assert pol.review([long_pause], full)["a"] is PauseAction.DISCARD  # never a silent swap
+
+
+class _SlowBudgetedSwap(SwapPausePolicy):
+    """Swap at every pause, 16 tokens an iteration: a 1,000-token copy out takes long."""
+
+    budgeted_swap = True
+
+    def swap_budget_tokens(self, view) -> int:
+        return 16
+
+
+def _one_pause(duration_s: float) -> Trace:
+    seg = Segment(output_len=4, pause_s=duration_s, return_len=8)
+    return Trace([Request(id="r0", arrival_s=0.0, output_len=4, prompt_len=1000,
+                          block_hashes=tuple(range(63)), block_size=16, segments=[seg])])
+
+
+@pytest.mark.parametrize("timeout", [False, True], ids=["tool_returns", "tool_times_out"])
+def test_a_cancelled_copy_out_is_logged_as_preserved(timeout: bool) -> None:
+    # The tool ends (returns or times out) long before 1,000 tokens can leave at 16 per
+    # iteration: the context never left the GPU, so the pause is no swap.
+    kw = {"pause_timeout_s": 0.01} if timeout else {}
+    cluster = make_cluster(_SlowBudgetedSwap(), **kw)
+    cluster.run(_one_pause(0.02 if timeout else 0.005))
+    rows = cluster.engines[0].pause_rows
+    assert len(rows) == 1
+    _, _, action, first_action, *_ = rows[0]
+    assert (action, first_action) == ("preserve", "swap")
+    assert cluster.engines[0].host_tokens == 0
