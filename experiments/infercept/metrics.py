@@ -55,6 +55,8 @@ def infercept_summary(df: pd.DataFrame, pauses: pd.DataFrame, meters: list[Waste
     out: dict[str, Any] = {
         "num_requests": int(len(df)), "num_failed": int(df["failed"].sum()),
         "num_unfinished": int(ok["finish_s"].isna().sum()),
+        # cut short by the model's context limit (toolkit.core.context_limit)
+        "num_context_truncated": int(df["context_truncated"].sum()),
         # requests still running when the drained window ends: latencies average finished
         # ones only, so a point with more than SATURATED of them counts as saturated
         "unfinished_frac": float(ok["finish_s"].isna().mean()) if len(ok) else 0.0,

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from experiments.common.runner import build_trace, kv_capacity, write_results
 from experiments.infercept.metrics import infercept_summary, with_pause_columns
+from toolkit.core.context_limit import fit_trace_context
 from toolkit.core.errors import ConfigError
 from toolkit.core.record import PAUSE_COLUMNS, records_to_frame
 from toolkit.core.trace import Trace
@@ -77,7 +78,7 @@ def run_infercept(cfg: DictConfig, out_dir: str | Path | None = None) -> tuple[p
     if cfg.backend.name != "sim":
         raise ConfigError("backend", f"InferCept runs on backend=sim or engine_inprocess, not "
                           f"{cfg.backend.name!r}")
-    trace = build_trace(cfg)
+    trace, truncated = fit_trace_context(build_trace(cfg), cfg.model.get("max_context_len"))
     cluster = build_pause_cluster(cfg, trace)
     until = drain_until_s(cfg)
     try:
@@ -88,6 +89,7 @@ def run_infercept(cfg: DictConfig, out_dir: str | Path | None = None) -> tuple[p
         df = with_pause_columns(records_to_frame(cluster.records.values()), trace)
         done = pauses.groupby("request_id").size()  # unfinished requests count theirs too
         df["num_pauses"] = df["request_id"].map(done).fillna(0).astype(int)
+        df["context_truncated"] = df["request_id"].isin(truncated)
         if out_dir is not None:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             pauses.to_parquet(Path(out_dir) / "pauses.parquet", index=False)

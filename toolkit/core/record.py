@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 class RequestRecord:
     """The outcome of one request. Times are absolute seconds on the run's clock.
 
-    `first_token_s` and `finish_s` are NaN for a request that failed or never finished.
+    `first_token_s` and `finish_s` are NaN for a request that failed or never finished;
+    `context_truncated` marks a request cut short by the model's context limit.
     """
 
     request_id: str
@@ -32,6 +33,7 @@ class RequestRecord:
     tier: str | None = None
     failed: bool = False
     error: str = ""
+    context_truncated: bool = False
 
 
 RECORD_COLUMNS = [f.name for f in fields(RequestRecord)]

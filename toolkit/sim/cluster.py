@@ -175,6 +175,7 @@ class SimCluster:
         rec.num_output_tokens = seq.num_generated
         rec.num_preemptions = seq.num_preemptions
         rec.num_pauses = seq.num_pauses
+        rec.context_truncated = getattr(seq, "context_truncated", False)
         ttft = rec.first_token_s - rec.arrival_s
         tpot = (time_s - rec.first_token_s) / (seq.num_generated - 1) if seq.num_generated > 1 else 0.0
         self.router.observe(RequestEvent("finish", seq.request, engine_id, time_s, ttft, tpot,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from toolkit.core.context_limit import fit_context
 from toolkit.core.request import Request
 from toolkit.sched.pause.base import PauseAction, PausePolicy, PauseTiming, PauseView
 from toolkit.sched.seq import Seq, SeqStatus
@@ -56,14 +57,20 @@ class PauseSimEngine(SwapMixin, SimEngine):
 
     # -- admission -----------------------------------------------------------------------
     def _new_seq(self, request: Request) -> Seq:
-        return PauseSeq(request)
+        """The request as it runs under the model's context limit (`fit_context`)."""
+        if self.max_context_len is None:
+            return PauseSeq(request)
+        fitted, cut = fit_context(request, self.max_context_len)
+        seq = PauseSeq(request if fitted is None else fitted)
+        seq.context_truncated = cut
+        return seq
 
     def _reject_reason(self, seq: Seq) -> str:
         assert isinstance(seq, PauseSeq)
         final = seq.final_context_tokens
-        if self.max_context_len is not None and final > self.max_context_len:
-            return (f"request {seq.id}: its final context of {final} tokens (prompt, outputs and "
-                    f"tool returns) exceeds the model's {self.max_context_len}")
+        if self.max_context_len is not None and seq.request.prompt_len >= self.max_context_len:
+            return (f"request {seq.id}: its prompt of {seq.request.prompt_len} tokens leaves no "
+                    f"room in the model's context of {self.max_context_len}")
         if final > self.kv.capacity_tokens:
             return (f"request {seq.id}: its final context of {final} tokens exceeds the KV "
                     f"capacity of {self.kv.capacity_tokens}")

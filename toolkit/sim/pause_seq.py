@@ -31,7 +31,7 @@ class PauseSeq(Seq):
 
     __slots__ = (
         "stops", "seg_idx", "extra_tokens", "place", "action", "call_start_s", "swap_left",
-        "recompute_until", "event_version", "decided_s", "first_action",
+        "recompute_until", "event_version", "decided_s", "first_action", "context_truncated",
     )
 
     def __init__(self, request: Request) -> None:
@@ -49,6 +49,7 @@ class PauseSeq(Seq):
         self.swap_left = 0
         self.recompute_until = 0
         self.event_version = 0
+        self.context_truncated = False  # cut to fit the model's context (`fit_context`)
 
     @property
     def target_output_len(self) -> int:

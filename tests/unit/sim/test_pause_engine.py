@@ -167,10 +167,10 @@ def test_tool_that_never_returns_times_out_without_stalling_others():
     assert cluster.engines[0].kv.used_tokens == 0
 
 
-def test_context_beyond_the_model_fails_with_the_request_id():
-    req = Request(id="big", arrival_s=0.0, output_len=5, prompt_len=100,
-                  block_hashes=tuple(range(7)), block_size=16, segments=[Segment(3, 0.1, 5000)])
-    cluster = make_cluster(PreservePausePolicy(), max_context_len=2048)
+def test_prompt_beyond_the_model_fails_with_the_request_id():
+    req = Request(id="big", arrival_s=0.0, output_len=5, prompt_len=2100,
+                  block_hashes=tuple(range(132)), block_size=16, segments=[Segment(3, 0.1, 50)])
+    cluster = make_cluster(PreservePausePolicy(), max_context_len=2048, capacity=20_000)
     df = run_checked(cluster, Trace([req], name="t"))
     assert df.failed.iloc[0] and "big" in df.error.iloc[0] and "2048" in df.error.iloc[0]
 
@@ -249,3 +249,19 @@ def test_a_cancelled_copy_out_is_logged_as_preserved(timeout: bool) -> None:
     _, _, action, first_action, *_ = rows[0]
     assert (action, first_action) == ("preserve", "swap")
     assert cluster.engines[0].host_tokens == 0
+
+
+def test_context_limit_cuts_requests_and_rejects_unfittable_prompts() -> None:
+    seg = Segment(output_len=30, pause_s=0.1, return_len=40)
+    long = Request(id="cut", arrival_s=0.0, output_len=50, prompt_len=100,
+                   block_hashes=tuple(range(7)), block_size=16, segments=[seg])
+    fits = Request(id="fits", arrival_s=0.0, output_len=5, prompt_len=40,
+                   block_hashes=tuple(range(100, 103)), block_size=16)
+    huge = Request(id="huge", arrival_s=0.0, output_len=5, prompt_len=200,
+                   block_hashes=tuple(range(200, 213)), block_size=16)
+    cluster = make_cluster(PreservePausePolicy(), max_context_len=150)
+    recs = {r.request_id: r for r in cluster.run(Trace([long, fits, huge]))}
+    # 100 + 30 generated; the tool's 40 would pass 150: the 30 tokens are the answer
+    assert (recs["cut"].num_output_tokens, recs["cut"].num_pauses, recs["cut"].context_truncated) == (30, 0, True)
+    assert (recs["fits"].num_output_tokens, recs["fits"].context_truncated) == (5, False)
+    assert recs["huge"].failed and "no room" in recs["huge"].error
