@@ -52,6 +52,7 @@ def build_pause_cluster(cfg: DictConfig, trace: Trace) -> Any:
             pause_timeout_s=math.inf if timeout is None else float(timeout),
             known_duration=not bool(cfg.run.estimate_duration),
             max_context_len=cfg.model.get("max_context_len"),
+            charge_copies=bool(cfg.run.charge_copies),
         )
 
     # InferCept's setups are single vLLM engines: no global router whose time to charge

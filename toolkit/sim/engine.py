@@ -68,6 +68,8 @@ class SimEngine:
         self._admit_counter = 0
         self._hits = HitWindow(hit_window_s)
         self.num_iterations = 0
+        # the next iteration lasts at least this long (work it overlaps, e.g. a KV copy)
+        self.iteration_floor_s = 0.0
 
     # -- public --------------------------------------------------------------------------
     def add_request(self, request: Request) -> None:
@@ -144,7 +146,7 @@ class SimEngine:
                 num_decode,
                 ctx_sum,
             )
-        end = now + self.cost.iteration_s(shape) + wake_s
+        end = now + max(self.cost.iteration_s(shape), self.iteration_floor_s) + wake_s
         steps = self._prefill_steps(batch, num_decode)
         if steps > 1:
             end = self._start_prefill_stretch(max(end, now), batch, num_decode, ctx_sum, steps)
@@ -158,7 +160,7 @@ class SimEngine:
         not end before the last of them, no decode finishes before it, and the decodes' new
         slots are free without evicting (so neither eviction nor preemption can happen).
         """
-        if not self._can_stretch_prefill or len(batch.prefill) != 1:
+        if not self._can_stretch_prefill or len(batch.prefill) != 1 or self.iteration_floor_s:
             return 1
         seq, take = batch.prefill[0]
         if take != self.scheduler.chunk_size:
@@ -186,11 +188,15 @@ class SimEngine:
         steps = self._decode_heap[0][0] - self.decode_steps
         if self.max_stretch_steps is not None:
             steps = min(steps, self.max_stretch_steps)
+        if self.iteration_floor_s > 0.0:
+            steps = 1
         extra = self.kv.reserve((steps - 1) * num_decode) // num_decode
         steps = max(1, min(steps, 1 + extra))
         if steps > 1:
             self.kv.allocate((steps - 1) * num_decode)
         cum = decode_steps_cum_s(self.cost, num_decode, self._decode_ctx_sum(), steps)
+        if self.iteration_floor_s > cum[0]:
+            cum = [self.iteration_floor_s]
         self._stretch = (now, cum, steps)
         self.loop.schedule(now + float(cum[-1]), PRIO_ENGINE, self._end_iteration, self._version)
 

@@ -34,7 +34,7 @@ class PauseSimEngine(SwapMixin, SimEngine):
     def __init__(self, *args: Any, policy: PausePolicy, timing: PauseTiming,
                  swap_space_tokens: int = 0, pause_timeout_s: float = math.inf,
                  known_duration: bool = True, max_context_len: int | None = None,
-                 **kwargs: Any) -> None:
+                 charge_copies: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.policy = policy
         self.timing = timing
@@ -42,6 +42,7 @@ class PauseSimEngine(SwapMixin, SimEngine):
         self.pause_timeout_s = pause_timeout_s
         self.known_duration = known_duration
         self.max_context_len = max_context_len
+        self.charge_copies = charge_copies
         self.preserved: dict[str, PauseSeq] = {}
         self.resumed: list[PauseSeq] = []
         self.paused_gpu_tokens = 0
@@ -252,7 +253,8 @@ class PauseSimEngine(SwapMixin, SimEngine):
         self._review(now, self._left_after_swap_ins(budget))
         if self.swap_in:  # the review may have freed GPU memory for them
             self._admit_swap_ins(now, budgeted)
-        self._progress_swap_outs(self._progress_swap_ins(budget))
+        copy_s = self._progress_copies(budget)
+        self.iteration_floor_s = copy_s if self.charge_copies else 0.0
         needs_steps = (self.preserved and self.policy.reviews) or self.copying
         self.max_stretch_steps = 1 if needs_steps else self._base_stretch
         # a prefill stretch would hold back copies of contexts that return meanwhile

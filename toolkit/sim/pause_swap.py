@@ -2,9 +2,14 @@
 
 Unbudgeted (InferCept's Swap baseline): a copy stalls the iteration that makes it for the
 copy's whole time. Budgeted (InferCept): each iteration moves at most the policy's budget of
-tokens, in and out together, hidden behind that iteration's compute (per-layer pipelining);
-a context leaves the GPU, or rejoins the batch, at the end of the iteration that copies its
-last token. Swap-ins go first, in order of first arrival; an idle engine copies at once.
+tokens, in and out together, overlapped with that iteration's compute (per-layer
+pipelining); the iteration lasts as long as the longer of its compute and its copies (the
+part of a copy that outlasts the compute is charged; the per-layer copy latencies are in the
+swap model's time; `charge_copies=False` makes overlapped copies free, as this simulator
+used to). In and out run at the same time (a PCIe link is full duplex), so the copy time is
+that of the larger direction. A context leaves the GPU, or rejoins the batch, at the end of
+the iteration that copies its last token. Swap-ins go first, in order of first arrival; an
+idle engine copies at once.
 """
 
 from __future__ import annotations
@@ -90,16 +95,21 @@ class SwapMixin:
             return None
         return max(0, budget - sum(s.swap_left for s in self.swap_in_active))
 
-    def _progress_swap_ins(self, budget: int | None) -> int | None:
-        return self._spend(self.swap_in_active, budget)
-
-    def _progress_swap_outs(self, budget: int | None) -> None:
-        self._spend(self.swap_out, budget)
+    def _progress_copies(self, budget: int | None) -> float:
+        """Spend this iteration's budget on swap-ins, then swap-outs; return the seconds the
+        copies take (the larger direction)."""
+        if budget is None:
+            return 0.0
+        left_in = self._spend(self.swap_in_active, budget)
+        left_out = self._spend(self.swap_out, left_in)
+        moved_in, moved_out = budget - left_in, left_in - left_out
+        if not (moved_in or moved_out):
+            return 0.0
+        return max(self.timing.swap_s(moved_in) if moved_in else 0.0,
+                   self.timing.swap_s(moved_out) if moved_out else 0.0)
 
     @staticmethod
-    def _spend(seqs: list[PauseSeq], budget: int | None) -> int | None:
-        if budget is None:
-            return None
+    def _spend(seqs: list[PauseSeq], budget: int) -> int:
         for seq in seqs:
             take = min(seq.swap_left, budget)
             seq.swap_left -= take

@@ -265,3 +265,29 @@ def test_context_limit_cuts_requests_and_rejects_unfittable_prompts() -> None:
     assert (recs["cut"].num_output_tokens, recs["cut"].num_pauses, recs["cut"].context_truncated) == (30, 0, True)
     assert (recs["fits"].num_output_tokens, recs["fits"].context_truncated) == (5, False)
     assert recs["huge"].failed and "no room" in recs["huge"].error
+
+
+class _BudgetedSwap(SwapPausePolicy):
+    budgeted_swap = True
+
+    def swap_budget_tokens(self, view) -> int:
+        return 100_000  # the whole context in one iteration
+
+
+def test_an_overlapped_copy_is_charged_where_it_outlasts_the_iteration() -> None:
+    # "long" pauses with a 4,000-token context swapped out in one iteration while "busy"
+    # decodes alone: that iteration takes the copy's time, not the 1-token decode's.
+    long = Request(id="long", arrival_s=0.0, output_len=2, prompt_len=4000,
+                   block_hashes=tuple(range(250)), block_size=16,
+                   segments=[Segment(output_len=1, pause_s=30.0, return_len=1)])
+    busy = Request(id="busy", arrival_s=0.0, output_len=400, prompt_len=16,
+                   block_hashes=(999,), block_size=16)
+    finish = {}
+    for charge in (False, True):
+        cluster = make_cluster(_BudgetedSwap(), capacity=20_000, charge_copies=charge)
+        finish[charge] = {r.request_id: r.finish_s for r in cluster.run(Trace([long, busy]))}
+    copy_s = LinearTiming().swap_s(4000)  # 18.4 ms: GPT-J-6B's 114,688 B/token at 25 GB/s
+    decode_s = (0.0463 + 10) / 1000  # about 10 ms: one decode step of `busy`
+    # busy ends long before the tool returns: only the copy out overlaps it
+    extra = finish[True]["busy"] - finish[False]["busy"]
+    assert extra == pytest.approx(copy_s - decode_s, abs=2e-4)
