@@ -165,6 +165,36 @@ def run_estimator(results_dir: str | Path, quick: bool = False, overrides: Seque
     return pd.concat(frames, ignore_index=True)
 
 
+# The choices the paper leaves open, one override each (beside the default setup).
+SENSITIVITIES = {
+    "default": [],
+    "A100 40 GB": ["gpu.name=a100-40gb"],
+    "attention term in the fit": ["cost.context_term=true"],
+    "overlapped copies free": ["run.charge_copies=false"],
+    "no context limit": ["model.max_context_len=null"],
+}
+SENSITIVITY_POLICIES = {"vllm": "vLLM", "preserve": "Preserve", "infercept": "InferCept"}
+
+
+def run_sensitivity(results_dir: str | Path, quick: bool = False, overrides: Sequence[str] = (),
+                    setup: str = "6B/1GPU", rates: Sequence[float] = (1.0, 1.4, 2.0),
+                    n_jobs: int = 2) -> pd.DataFrame:
+    """Policies x rates under each of `SENSITIVITIES`; one row per run with `variant`, and
+    both normalized-latency denominators (generated tokens; generated plus returned)."""
+    rates = list(rates)[1:2] if quick else list(rates)
+    frames = []
+    for variant, extra in SENSITIVITIES.items():
+        name = "sensitivity/" + variant.lower().replace(" ", "_")
+        df = sweep(results_dir, name, [setup], SENSITIVITY_POLICIES, lambda s: rates, quick,
+                   overrides, n_jobs, extra=extra)
+        frames.append(df.assign(variant=variant))
+    out = pd.concat(frames, ignore_index=True)
+    cols = ["variant", "series", "rps", "norm_latency_ms_mean",
+            "norm_latency_incl_returned_ms_mean", "throughput_rps", "saturated",
+            "num_context_truncated"]
+    return out[cols].sort_values(["variant", "rps", "series"]).reset_index(drop=True)
+
+
 def table1(num_requests: int = 3000, seed: int = 0) -> pd.DataFrame:
     """Table 1 recomputed from the generated mixed workload: one row per augmentation and
     statistic with the paper's value, ours and the relative error (the generator applies
