@@ -77,8 +77,24 @@ def add_paused_requests(engine: LLMEngine) -> dict[str, tuple[list[int], list[in
     return reqs
 
 
+class BudgetedSwap(PausePolicy):
+    """Swap at every pause, `budget` tokens a step, overlapped (InferCept's copy rule)."""
+
+    budgeted_swap = True
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.name = f"budgeted_swap_{budget}"
+
+    def on_pause(self, paused, view):
+        return PauseAction.SWAP
+
+    def swap_budget_tokens(self, view):
+        return self.budget
+
+
 POLICIES = ["preserve", "discard", "vllm", "improved_discard", "swap",
-            MinWastePausePolicy(saturation_tokens=8)]
+            MinWastePausePolicy(saturation_tokens=8), BudgetedSwap(4), BudgetedSwap(6)]
 
 
 @pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p if isinstance(p, str) else p.name)
@@ -288,3 +304,57 @@ def test_resumed_requests_that_kept_their_kv_cannot_deadlock(tiny_model_dir, unp
         assert out.outputs[0].token_ids == unpaused(ctx, 3)
     assert engine.kv.held_tokens == 0
     assert engine._seqs["d0"].num_cached_tokens > engine._seqs["d1"].num_cached_tokens  # d1 dropped
+
+
+def _pause_one(engine: LLMEngine, prompt_len: int = 30) -> None:
+    prompt = random_prompts(1, seed=25, lo=prompt_len, hi=prompt_len)[0]
+    engine.add_request(prompt, greedy(4), request_id="a", pause_after=[6])
+    engine.add_request(random_prompts(1, seed=26)[0], greedy(60), request_id="b")
+    while not engine.num_paused:
+        engine.step()
+        engine.check_integrity()
+
+
+def test_budgeted_swap_moves_a_block_a_step_and_restores_the_kv(tiny_model_dir):
+    engine = LLMEngine.from_kwargs(model=str(tiny_model_dir), pause_policy=BudgetedSwap(4), **KW)
+    _pause_one(engine)
+    seq = engine.pauses.paused["a"].seq
+    num_kv = seq.num_tokens - 1  # 35 tokens: 9 blocks of 4
+    blocks = engine.kv.blocks_for(num_kv)
+    before = kv_of(engine, list(seq.block_table), num_kv)
+    steps = 0
+    while seq.block_table:  # one block per step; freed the step after the last one
+        engine.step()
+        engine.check_integrity()
+        steps += 1
+    assert steps == blocks + 1 and seq.swapped is not None
+    engine.runner.kv_cache[:, :, list(engine.kv.free_blocks)] = 123.0  # scribble on free blocks
+    engine.resume("a", [5, 6, 7])
+    steps = 0
+    while seq.swapped is not None:
+        engine.step()
+        engine.check_integrity()
+        steps += 1
+    assert steps == blocks + 1
+    assert torch.equal(kv_of(engine, list(seq.block_table), num_kv), before)
+    while engine.has_unfinished():
+        engine.step()
+        engine.check_integrity()
+    log = engine.take_pause_log()
+    assert (log[0]["first_action"], log[0]["action"]) == ("swap", "swap")
+    assert engine.pauses.swap.used_blocks == 0 and engine.kv.held_tokens == 0
+
+
+def test_a_tool_back_before_the_copy_out_ends_cancels_it(tiny_model_dir):
+    engine = LLMEngine.from_kwargs(model=str(tiny_model_dir), pause_policy=BudgetedSwap(4), **KW)
+    _pause_one(engine)
+    engine.step()  # one block of nine copied
+    assert engine.pauses.swap.used_blocks > 0
+    engine.resume("a", [5, 6, 7])
+    engine.check_integrity()
+    assert engine.pauses.swap.used_blocks == 0
+    while engine.has_unfinished():
+        engine.step()
+        engine.check_integrity()
+    log = engine.take_pause_log()
+    assert (log[0]["first_action"], log[0]["action"]) == ("swap", "preserve")

@@ -191,13 +191,14 @@ class LLMEngine:
     # -- stepping ------------------------------------------------------------------------
     def has_unfinished(self) -> bool:
         """Whether any request waits to run or runs (paused ones: `num_paused`)."""
-        return self.scheduler.has_unfinished()
+        return self.scheduler.has_unfinished() or self.pauses.has_copies_in()
 
     def step(self) -> list[RequestOutput]:
         """Run one iteration; return the outputs of the requests that got a token (a
         request that paused has `paused=True`) and of those whose pause timed out."""
         expired = self.expire_paused()
         self.pauses.review(self.clock())
+        self.pauses.copy_step(self.clock(), idle=not self.scheduler.has_unfinished())
         plan = self.scheduler.schedule()
         self._report_preemptions()
         if plan is None:

@@ -6,7 +6,10 @@ A request pauses when it has generated a segment's tokens (`pause_after`). The p
 blocks are freed; on resume its whole context is recomputed — through the prefix cache
 where its prompt blocks are still cached) or SWAP (its blocks are copied to host memory and
 freed; on resume it gets new blocks at admission and the copy is scattered back). SWAP falls
-back to DISCARD when the host space cannot hold the request. Every step the policy may
+back to DISCARD when the host space cannot hold the request. A policy with `budgeted_swap`
+(InferCept) copies a budget per step instead, overlapped with the forward pass
+(`toolkit.engine.swap_queue`); a tool that returns before its context has left the GPU
+cancels the copy and the pause counts as preserved. Every step the policy may
 `review` the paused requests still on the GPU and move them to host memory or drop them.
 A pause longer than `timeout_s` fails the request. Each pause ends in a log entry.
 """
@@ -25,6 +28,7 @@ from toolkit.engine.block_manager import PagedKVManager
 from toolkit.engine.scheduler import EngineScheduler
 from toolkit.engine.sequence import EngineSeq
 from toolkit.engine.swap import EnginePauseTiming, HostSwapSpace, SwappedKV, timed
+from toolkit.engine.swap_queue import BlockCopy, SwapQueue
 from toolkit.sched.pause import (
     DiscardPausePolicy,
     ImprovedDiscardPausePolicy,
@@ -87,6 +91,7 @@ class _Pause:
     decided_s: float = 0.0
     swap_fallback: bool = False
     swap_out_s: float = 0.0
+    copy: BlockCopy | None = None  # a budgeted copy out under way (KV still on the GPU)
 
 
 class PauseManager:
@@ -108,6 +113,7 @@ class PauseManager:
         self.paused: dict[str, _Pause] = {}
         self.last_query_tokens = 0
         self._log: list[dict[str, Any]] = []
+        self.queue = SwapQueue(swap, self.kv, kv_cache, timing)
 
     # -- pausing -------------------------------------------------------------------------
     def pause(self, seq: EngineSeq, now: float) -> PauseAction:
@@ -123,7 +129,8 @@ class PauseManager:
         """Ask the policy about the paused requests still on the GPU; apply its changes."""
         if not self.policy.reviews:
             return
-        kept = [e for e in self.paused.values() if e.state is PauseAction.PRESERVE]
+        kept = [e for e in self.paused.values()
+                if e.state is PauseAction.PRESERVE and e.copy is None]
         if not kept:
             return
         view = self.view(now)
@@ -139,7 +146,15 @@ class PauseManager:
         """Move the KV where `action` says (SWAP falls back to DISCARD when the host space
         is full); return the action taken."""
         seq = entry.seq
-        if action is PauseAction.SWAP:
+        if action is PauseAction.SWAP and self.policy.budgeted_swap:
+            num = self.kv.blocks_for(entry.context_tokens)
+            entry.copy = self.queue.start_out(seq, num, entry.context_tokens)
+            if entry.copy is not None:
+                entry.decided_s = now
+                return action  # its blocks go when the copy completes (`copy_step`)
+            entry.swap_fallback = True
+            action = PauseAction.DISCARD
+        elif action is PauseAction.SWAP:
             blocks = seq.block_table[:self.kv.blocks_for(entry.context_tokens)]
             if not self.swap.can_hold(len(blocks)):
                 entry.swap_fallback = True
@@ -155,20 +170,53 @@ class PauseManager:
         entry.state = action
         return action
 
+    def copy_step(self, now: float, idle: bool) -> None:
+        """Move this step's budget of budgeted copies (`idle`: nothing to compute, all of
+        them); free the blocks of contexts now in host memory, requeue those copied back."""
+        if not (self.queue.outs or self.queue.ins):
+            return
+        budget = self.policy.swap_budget_tokens(self.view(now))
+        done_out, done_in = self.queue.step(budget, idle)
+        for copy in done_out:
+            entry = self.paused[copy.seq.id]
+            entry.copy = None
+            copy.seq.swapped = copy.host
+            self.kv.release(copy.seq)
+            entry.state = PauseAction.SWAP
+        for seq in done_in:
+            self.swap.free(seq.swapped)  # type: ignore[arg-type]
+            seq.swapped = None
+            self.scheduler.requeue(seq)
+
+    def has_copies_in(self) -> bool:
+        """Whether resumed sequences wait for their KV to be copied back."""
+        return bool(self.queue.ins)
+
     # -- leaving the pause ---------------------------------------------------------------
     def resume(self, seq: EngineSeq, tool_token_ids: list[int], now: float) -> PauseAction:
         """Append the tool's tokens, start the next segment and requeue the sequence; return
         where its KV was (DISCARD: it is recomputed and, without `keep_arrival_order`, joins
-        the queue's tail)."""
+        the queue's tail; SWAP under a budget: it rejoins once copied back)."""
         entry = self.paused.pop(seq.id)
+        self._stop_copy(entry)
         self._end(entry, now, "resumed")
         seq.continue_with(tool_token_ids, self.kv.block_size, self.prefix_caching)
         if entry.state is PauseAction.DISCARD:
             seq.num_prefilled = 0
             if not self.policy.keep_arrival_order:
                 seq.arrival_s = now
-        self.scheduler.requeue(seq)
+        if entry.state is PauseAction.SWAP and self.policy.budgeted_swap:
+            self.queue.start_in(seq)
+        else:
+            self.scheduler.requeue(seq)
         return entry.state
+
+    def _stop_copy(self, entry: _Pause) -> None:
+        """A copy out still under way stops: the context never left the GPU."""
+        if entry.copy is not None:
+            self.queue.cancel_out(entry.copy)
+            entry.copy = None
+            entry.state = PauseAction.PRESERVE
 
     def check_fits(self, seq: EngineSeq, num_tool_tokens: int, max_model_len: int) -> None:
         """Raise `ResumeError('invalid')` unless the context with the tool's tokens stays
@@ -198,6 +246,7 @@ class PauseManager:
         late = [e for e in self.paused.values() if now - e.start_s >= self.timeout_s]
         for entry in late:
             del self.paused[entry.seq.id]
+            self._stop_copy(entry)
             self.drop_kv(entry.seq)
             self._end(entry, now, "timeout")
         return [e.seq for e in late]
@@ -206,7 +255,11 @@ class PauseManager:
         """Remove a paused request and free its KV (None if it is not paused)."""
         entry = self.paused.pop(request_id, None)
         if entry is None:
-            return None
+            waiting = next((s for s in self.queue.ins if s.id == request_id), None)
+            if waiting is not None and self.queue.drop_in(waiting):
+                self.drop_kv(waiting)
+            return waiting
+        self._stop_copy(entry)
         self.drop_kv(entry.seq)
         self._end(entry, now, "aborted")
         return entry.seq
@@ -253,7 +306,8 @@ class PauseManager:
 
     def holding_blocks(self) -> list[EngineSeq]:
         """Paused sequences that kept their blocks."""
-        return [e.seq for e in self.paused.values() if e.state is PauseAction.PRESERVE]
+        kept = [e.seq for e in self.paused.values() if e.state is PauseAction.PRESERVE]
+        return kept + self.queue.holding_blocks()
 
     def take_log(self) -> list[dict[str, Any]]:
         """The entries of pauses that ended (resumed, timed out, aborted) since the last
@@ -265,6 +319,7 @@ class PauseManager:
         """Assert the host space matches the swapped requests, paused or requeued."""
         swapped = [e.seq.swapped for e in self.paused.values() if e.seq.swapped is not None]
         swapped += [s.swapped for s in self.scheduler.waiting if s.swapped is not None]
+        swapped += [s.swapped for s in self.queue.ins] + self.queue.host_buffers()
         self.swap.check_integrity(swapped)  # type: ignore[arg-type]
         for entry in self.paused.values():
             holds = bool(entry.seq.block_table)

@@ -4,7 +4,8 @@
 the request's blocks of every layer (K and V) into one contiguous tensor with
 `llmserve_kernels.kv_blocks.gather_kv_blocks` and copies it to host memory (pinned when the cache is
 on CUDA); swapping in scatters it back into newly allocated blocks with `scatter_kv_blocks`.
-Copies are synchronous (the engine waits for them), and timed. Capacity is counted in token
+Unbudgeted copies are synchronous (the engine waits for them) and timed; budgeted ones
+go a part at a time through `toolkit.engine.swap_queue`. Capacity is counted in token
 slots of whole blocks; a buffer is allocated per swap (PyTorch's caching host allocator
 reuses pinned memory), so unused swap space costs nothing.
 
@@ -57,27 +58,50 @@ class HostSwapSpace:
     def can_hold(self, num_blocks: int) -> bool:
         return self.used_blocks + num_blocks <= self.capacity_blocks
 
+    def reserve(self, kv_cache: torch.Tensor, num_blocks: int, num_tokens: int) -> SwappedKV:
+        """Host space (a buffer shaped like `num_blocks` blocks of every layer) for a copy out
+        made a part at a time (`copy_out`); raises if the space is full."""
+        if not self.can_hold(num_blocks):
+            raise RuntimeError(f"swap space full: {num_blocks} blocks, {self.free_tokens} "
+                               "tokens free")
+        shape = (*kv_cache.shape[:2], num_blocks, *kv_cache.shape[3:])
+        host = torch.empty(shape, dtype=kv_cache.dtype, device="cpu",
+                           pin_memory=kv_cache.is_cuda)
+        self.used_blocks += num_blocks
+        return SwappedKV(host, num_blocks, num_tokens)
+
+    def copy_out(self, kv_cache: torch.Tensor, swapped: SwappedKV, block_ids: list[int],
+                 start: int) -> None:
+        """Copy GPU blocks `block_ids` (every layer, K and V) into `swapped`'s host blocks
+        from `start` on; asynchronous on CUDA (the caller synchronizes)."""
+        k = len(block_ids)
+        rows = gather_kv_blocks(_flat(kv_cache), _row_ids(kv_cache, block_ids))
+        rows = rows.view(*kv_cache.shape[:2], k, *kv_cache.shape[3:])
+        swapped.data[:, :, start:start + k].copy_(rows, non_blocking=kv_cache.is_cuda)
+
+    def copy_in(self, kv_cache: torch.Tensor, swapped: SwappedKV, block_ids: list[int],
+                start: int) -> None:
+        """Copy `swapped`'s host blocks from `start` on into GPU blocks `block_ids`;
+        asynchronous on CUDA (the caller synchronizes and frees the host space)."""
+        k = len(block_ids)
+        part = swapped.data[:, :, start:start + k].to(kv_cache.device, non_blocking=True)
+        scatter_kv_blocks(_flat(kv_cache), _row_ids(kv_cache, block_ids),
+                          part.reshape(-1, *kv_cache.shape[3:]))
+
     def swap_out(self, kv_cache: torch.Tensor, block_ids: list[int], num_tokens: int
                  ) -> SwappedKV:
-        """Copy blocks `block_ids` of `kv_cache` [layers, 2, blocks, ...] to host memory (the
-        caller frees them on the GPU afterwards); raises if the space is full."""
-        n = len(block_ids)
-        if not self.can_hold(n):
-            raise RuntimeError(f"swap space full: {n} blocks, {self.free_tokens} tokens free")
-        rows = gather_kv_blocks(_flat(kv_cache), _row_ids(kv_cache, block_ids))
-        pin = kv_cache.is_cuda
-        host = torch.empty(rows.shape, dtype=rows.dtype, device="cpu", pin_memory=pin)
-        host.copy_(rows, non_blocking=pin)
+        """Copy blocks `block_ids` of `kv_cache` [layers, 2, blocks, ...] to host memory at
+        once (the caller frees them on the GPU afterwards); raises if the space is full."""
+        swapped = self.reserve(kv_cache, len(block_ids), num_tokens)
+        self.copy_out(kv_cache, swapped, block_ids, 0)
         _sync(kv_cache)
-        self.used_blocks += n
-        return SwappedKV(host.view(*kv_cache.shape[:2], n, *kv_cache.shape[3:]), n, num_tokens)
+        return swapped
 
     def swap_in(self, kv_cache: torch.Tensor, swapped: SwappedKV, block_ids: list[int]) -> None:
         """Copy `swapped` into blocks `block_ids` of `kv_cache` and free its host space."""
         if len(block_ids) != swapped.num_blocks:
             raise ValueError(f"{len(block_ids)} blocks for {swapped.num_blocks} swapped ones")
-        rows = swapped.data.view(-1, *kv_cache.shape[3:])
-        scatter_kv_blocks(_flat(kv_cache), _row_ids(kv_cache, block_ids), rows)
+        self.copy_in(kv_cache, swapped, block_ids, 0)
         _sync(kv_cache)
         self.free(swapped)
 
