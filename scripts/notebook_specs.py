@@ -266,12 +266,20 @@ grid = sns.catplot(data=errors[errors.metric.isin(["latency_s_mean", "latency_s_
 grid.set_axis_labels("requests/s (per 2 GPUs)", "simulator error (%)")
 save(grid.figure, str(out / "fidelity.png"))
 display(errors.round(4))'''),
-        ("md", """**Measured** (full mode, this 2-core machine): in process, the simulator's
-mean latency is 11–13% below the engine's (p99 7–15%), its throughput within 0.2% — short of
-the 10% goal. The profile now measures the wake-up cost of a step after idleness (+0.3 ms
-after 5 ms idle, +2.2 ms after 100 ms: cold CPU caches), which the simulator charges to the
-first iteration after an idle spell; that halved the TTFT error (−48% → −24%). What remains
-is TTFT (4.8 vs 6.4 ms) and TPOT (6–10% low). Through HTTP the simulator is ~50% low: the
-proxy, the streaming client and two engine processes share two cores, and per-token SSE
-handling is not in the simulator's model (it times engines, not the serving stack)."""),
+        ("md", """**Why the rows differ.** In process, what remains is mostly TTFT and TPOT
+(cold CPU caches after idleness are charged from the profile's wake rows; the machine's load
+between profile and run moves the rest). Through HTTP the proxy, the streaming client and two
+engine processes share the two cores, and per-token SSE handling is not in the simulator's
+model (it times engines, not the serving stack). The table above has this run's numbers."""),
+        ("md", """## InferCept: one tool-calling trace on the engine and on the simulator
+
+The tiny model with InferCept's policy (min-waste per pause, budgeted swaps, chunked
+recomputation) on its math and QA augmentations: the engine replays the trace in real time
+with the driver playing each tool; the simulator runs the same trace timed by the same
+profile (`setup=tiny_cpu`, swaps at the profile's measured copy rate)."""),
+        ("code", '''from experiments.infercept import fidelity as infercept_fidelity
+ic = infercept_fidelity.run_fidelity(quick, overrides, results_dir)
+ic_errors = infercept_fidelity.fidelity_errors(ic)
+ic_errors.to_csv(out / "fidelity_infercept_errors.csv", index=False)
+display(ic_errors.round(4))'''),
     ])

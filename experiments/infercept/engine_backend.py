@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 from experiments.common.backends import model_dir
 from experiments.common.runner import build_trace, write_results
 from experiments.infercept.metrics import infercept_summary, with_pause_columns
+from toolkit.core.context_limit import fit_trace_context
 from toolkit.core.errors import ConfigError
 from toolkit.core.record import records_to_frame
 
@@ -42,7 +43,7 @@ def run_engine(cfg: DictConfig, out_dir: str | Path | None) -> tuple[pd.DataFram
     from toolkit.engine.engine import LLMEngine
     from toolkit.engine.replay_pauses import replay_pauses_inprocess
 
-    trace = build_trace(cfg)
+    trace, truncated = fit_trace_context(build_trace(cfg), cfg.model.get("max_context_len"))
     if any(r.prompt_token_ids is None for r in trace):
         raise ConfigError("workload.token_ids", "the engine needs token ids: set "
                           "workload.token_ids=true (and vocab_size, max_context_len to fit)")
@@ -50,6 +51,7 @@ def run_engine(cfg: DictConfig, out_dir: str | Path | None) -> tuple[pd.DataFram
     engine = LLMEngine(engine_config(cfg))
     records, log = replay_pauses_inprocess(engine, trace, seed=int(cfg.seed))
     df = with_pause_columns(records_to_frame(records), trace)
+    df["context_truncated"] = df["request_id"].isin(truncated)
     pauses = pd.DataFrame(log, columns=[*PAUSE_COLUMNS, "outcome"]) if log else \
         pd.DataFrame(columns=[*PAUSE_COLUMNS, "outcome"])
     end_s = float(df["finish_s"].max()) if len(df) else 0.0

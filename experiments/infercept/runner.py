@@ -37,7 +37,10 @@ def build_pause_cluster(cfg: DictConfig, trace: Trace) -> Any:
     swap = instantiate(cfg.swap)
     timing = CostPauseTiming(cost, swap)
     capacity = kv_capacity(cfg)
-    swap_tokens = int(float(cfg.cluster.swap_space_gb) * 2**30 / swap.kv_bytes_per_token)
+    if cfg.cluster.get("swap_space_tokens") is not None:
+        swap_tokens = int(cfg.cluster.swap_space_tokens)
+    else:
+        swap_tokens = int(float(cfg.cluster.swap_space_gb) * 2**30 / swap.kv_bytes_per_token)
     num_engines = int(cfg.cluster.num_gpus) // int(cfg.cluster.tp)
     router = instantiate(cfg.router)(num_engines=num_engines, seed=int(cfg.seed), cost=cost)
     make_sched = instantiate(cfg.local_sched)

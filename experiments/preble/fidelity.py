@@ -7,38 +7,20 @@ the router proxy); the profile is taken the same way (`python -m toolkit.engine.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from experiments.common.profile import ensure_profile, profile_path
 from experiments.common.sweep import run_points
 from experiments.preble.figures import CONFIG_MODULE
-from toolkit.engine.profile import PROFILE_VERSION
 
 BLOCK_SIZE, NUM_KV_BLOCKS = 16, 512
 TRACE = ["workload=toolbench", "workload.num_prefixes=20", "trace.keep_every=4",
          "trace.vocab_size=768", "trace.max_output_len=48", "model=llama3-8b", "gpu=h200"]
 METRICS = ("latency_s_mean", "latency_s_p99", "ttft_s_mean", "ttft_s_p99", "tpot_s_mean",
            "throughput_rps", "cache_hit_ratio")
-
-
-def ensure_profile(path: Path, quick: bool) -> Path:
-    """Profile the tiny model on this CPU (one thread) into `path` unless it exists. Name the
-    file by `PROFILE_VERSION` (see `profile_path`) so that a profiler measuring something new
-    writes a new file, and the simulator points that read it are rerun, not read back."""
-    if not path.exists():
-        cmd = [sys.executable, "-m", "toolkit.engine.profile", "--model", "tiny", "--out",
-               str(path), "--threads", "1", *(["--quick"] if quick else [])]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=1200)
-    return path
-
-
-def profile_path(out: Path) -> Path:
-    """The profile file of the current profiler version under `out`."""
-    return out / f"profile_cpu_v{PROFILE_VERSION}.json"
 
 
 # (setup, real backend, GPUs): the engine alone in this process (what the simulator models),

@@ -70,3 +70,28 @@ def register_profile(path: str | Path) -> tuple[str, str]:
     gpu = device_spec(profile)
     GPUS.setdefault(gpu.name, gpu)
     return profile["models"][0]["model"], gpu.name
+
+
+COPY_LATENCY_CPU_S = 5e-6
+"""ASSUMPTION: fixed cost of one host-memory copy on a CPU engine (a memcpy call); not
+measured by the profiler."""
+
+
+def load_profiled_swap_model(path: str | Path, model: str | None = None,
+                             block_size: int = 16) -> Any:
+    """The `HostSwapModel` of a CPU engine's swaps, from a profile written here: the engine
+    gathers a context's blocks and copies them (`toolkit.engine.swap`), both at the
+    profile's measured copy rate (`ceilings.d2d_copy_GBps`), one copy per swap."""
+    from toolkit.cost.specs import ModelSpec
+    from toolkit.cost.swap import HostSwapModel
+
+    profile = json.loads(Path(path).read_text())
+    entries = [e for e in profile["models"] if model is None or e["model"] == model]
+    if not entries:
+        raise ValueError(f"{path}: no model {model!r}")
+    rate = float(profile.get("ceilings", {}).get("d2d_copy_GBps", 0.0)) * 1e9
+    if rate <= 0:
+        raise ValueError(f"{path}: no measured copy rate (ceilings.d2d_copy_GBps)")
+    return HostSwapModel.from_bandwidth(ModelSpec(**entries[0]["spec"]), 1, rate,
+                                        COPY_LATENCY_CPU_S, "swap", block_size,
+                                        gather_bytes_per_s=rate)

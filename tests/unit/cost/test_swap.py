@@ -114,3 +114,21 @@ def test_invalid_arguments_raise_config_error() -> None:
         HostSwapModel.from_bandwidth("llama3-8b", tp=0)
     with pytest.raises(ValueError):
         CopyCurve([(1.0, 1.0)])
+
+
+def test_swap_model_of_a_cpu_engine_profile(tmp_path) -> None:
+    import json
+
+    from toolkit.cost.engine_profile import COPY_LATENCY_CPU_S, load_profiled_swap_model
+
+    spec = {"name": "tiny-llama", "num_layers": 2, "hidden_size": 128, "num_heads": 4,
+            "num_kv_heads": 2, "head_dim": 32, "ffn_size": 256, "vocab_size": 768,
+            "dtype_bytes": 4, "gated_mlp": True, "tied_embeddings": False}
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps({"info": {"device": "cpu"}, "ceilings": {"d2d_copy_GBps": 10.0},
+                                "models": [{"model": "tiny-llama", "spec": spec}]}))
+    swap = load_profiled_swap_model(path)
+    # hand-computed: 2 layers x (K, V) x 2 heads x 32 dims x 4 bytes = 1,024 bytes a token;
+    # one gather and one copy of 1,000 tokens at 10 GB/s each, plus one copy's latency
+    assert swap.kv_bytes_per_token == 1024
+    assert swap.swap_s(1000) == pytest.approx(2 * 1_024_000 / 10e9 + COPY_LATENCY_CPU_S, rel=1e-6)

@@ -1,0 +1,26 @@
+"""The engine's profile on this device, taken once per profiler version, for the simulator's
+side of a fidelity comparison (Preble's and InferCept's)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from toolkit.engine.profile import PROFILE_VERSION
+
+
+def ensure_profile(path: Path, quick: bool) -> Path:
+    """Profile the tiny model on this CPU (one thread) into `path` unless it exists. Name the
+    file by `PROFILE_VERSION` (see `profile_path`) so that a profiler measuring something new
+    writes a new file, and the simulator points that read it are rerun, not read back."""
+    if not path.exists():
+        cmd = [sys.executable, "-m", "toolkit.engine.profile", "--model", "tiny", "--out",
+               str(path), "--threads", "1", *(["--quick"] if quick else [])]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=1200)
+    return path
+
+
+def profile_path(out: Path) -> Path:
+    """The profile file of the current profiler version under `out`."""
+    return out / f"profile_cpu_v{PROFILE_VERSION}.json"
