@@ -75,3 +75,68 @@ def test_each_ablation_claim_fails_when_false(changes: dict, claim: str) -> None
     assert any(c.startswith(claim) for c in _failing(table)), _failing(table)
     with pytest.raises(ClaimFailed):
         assert_claims(table)
+
+
+# Fig. 3: a ratio table and curve errors shaped like a full run, every claim of ours true.
+def _fig3_table(**peaks: float) -> pd.DataFrame:
+    base = {"toolbench": 6.0, "embodied": 9.0, "programming": 1.2, "videoqa": 3.0, "loogle": 2.5}
+    base.update(peaks)
+    rows = []
+    for setup in ("mistral_a6000x2", "mistral_a6000x4"):
+        for wl, peak in base.items():
+            for rps, r in ((1.0, 1.0), (2.0, (1 + peak) / 2), (3.0, peak)):
+                rows.append({"setup": setup, "workload": wl, "rps": rps, "ratio_mean": r,
+                             "ratio_p99": r, "paper_ratio_mean": 2.0, "paper_ratio_p99": 2.0})
+    return pd.DataFrame(rows)
+
+
+def _fig3_errors(rr: float = 1.0, preble: float = 1.5) -> pd.DataFrame:
+    rows = [{"setup": "mistral_a6000x2", "workload": wl, "system": system, "metric": "mean",
+             "num_points": 3, "median_ratio": 1.0, "median_abs_log2": err,
+             "worst_abs_log2": err, "worst_rps": 1.0}
+            for wl in ("toolbench", "programming") for system, err in (("sglang_rr", rr), ("preble", preble))]
+    return pd.DataFrame(rows)
+
+
+def test_fig3_checks_hold_on_a_table_where_they_are_true() -> None:
+    from experiments.preble.figures import fig3_checks
+
+    table = fig3_checks(_fig3_table(), _fig3_errors())
+    assert table.loc[table.kind == "ours", "holds"].all()
+
+
+def _with_slow_point(ratio: float, column: str) -> pd.DataFrame:
+    t = _fig3_table()
+    t.loc[0, column] = ratio
+    return t
+
+
+FIG3_BROKEN = [
+    (lambda: (_with_slow_point(0.6, "ratio_mean"), _fig3_errors()), "Preble at most 15% slower"),
+    (lambda: (_with_slow_point(0.6, "ratio_p99"), _fig3_errors()), "Preble at most 25% slower"),
+    (lambda: (_fig3_table(toolbench=1.1, embodied=1.2, videoqa=1.3, loogle=1.25, programming=1.05),
+              _fig3_errors()), "peak mean gain per panel"),
+    (lambda: (_fig3_table(loogle=1.1), _fig3_errors()), "programming gains least"),
+    (lambda: (_fig3_table(), _fig3_errors(rr=1.7)), "round-robin's curve within"),
+    (lambda: (_fig3_table(), _fig3_errors(preble=2.2)), "Preble's curve within"),
+]
+
+
+@pytest.mark.parametrize(("make", "claim"), FIG3_BROKEN, ids=[c for _, c in FIG3_BROKEN])
+def test_each_fig3_claim_fails_when_false(make, claim: str) -> None:
+    from experiments.preble.figures import fig3_checks
+
+    table = fig3_checks(*make())
+    assert any(c.startswith(claim) for c in _failing(table)), _failing(table)
+    with pytest.raises(ClaimFailed):
+        assert_claims(table)
+
+
+def test_fig3_claims_reject_the_reviews_synthetic_table() -> None:
+    # the review's case: one 62x panel and Preble 40% slower than round-robin at one rate
+    from experiments.preble.figures import fig3_checks
+
+    t = _fig3_table(embodied=62.0)
+    t.loc[t.workload == "toolbench", "ratio_mean"] = t.loc[t.workload == "toolbench", "ratio_mean"].clip(upper=1) * 0.6
+    with pytest.raises(ClaimFailed, match="at most 15% slower"):
+        assert_claims(fig3_checks(t, _fig3_errors()))
