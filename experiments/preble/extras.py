@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from hydra.utils import instantiate
 
@@ -64,6 +65,51 @@ def run_azure_mix(quick: bool = False, overrides: Sequence[str] = (),
     points = [({"run": system, "system": system}, [*base, f"system={system}", *overrides])
               for system in SYSTEMS]
     return run_points(CONFIG_MODULE, points, Path(results_dir) / "azure_mix", n_jobs=n_jobs)
+
+
+FIG4_METRICS = ("latency_s_mean", "latency_s_p99", "tpot_s_mean", "ttft_s_mean")
+
+
+def fig4_table(ours: pd.DataFrame) -> pd.DataFrame:
+    """Per metric: each system's value beside the paper's, ours ÷ paper, and the gain
+    (round-robin ÷ Preble) ours and the paper's."""
+    from experiments.preble import paper
+
+    mine = ours.set_index("system")[list(FIG4_METRICS)]
+    theirs = paper.FIG4.set_index("system")[list(FIG4_METRICS)]
+    rows = []
+    for m in FIG4_METRICS:
+        row = {"metric": m, "gain": mine.loc["sglang_rr", m] / mine.loc["preble", m],
+               "paper_gain": paper.FIG4_RATIOS[m]}
+        for system in ("sglang_rr", "preble"):
+            row[f"{system}"] = mine.loc[system, m]
+            row[f"{system}_paper"] = theirs.loc[system, m]
+            row[f"{system}_vs_paper"] = mine.loc[system, m] / theirs.loc[system, m]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def fig4_checks(table: pd.DataFrame, quick: bool = False) -> pd.DataFrame:
+    """Fig. 4's claims on `fig4_table`: ours (asserted) and the paper's (reported)."""
+    gain = table.set_index("metric")["gain"]
+    vs = table.set_index("metric")
+    return claims_table([
+        Claim("Preble's mean latency gain over round-robin at least 1.5x", gain["latency_s_mean"],
+              ">=", 1.5),
+        Claim("Preble's p99 latency gain at least 1.5x", gain["latency_s_p99"], ">=", 1.5),
+        Claim("Preble's TPOT gain at least 2x", gain["tpot_s_mean"], ">=", 2.0),
+        Claim("Preble's TTFT worse than round-robin's (gain below 1)", gain["ttft_s_mean"],
+              "<", bound(1.0, None, quick)),
+        Claim("round-robin's mean latency within 1.5x of the paper's SGLang",
+              abs(float(np.log2(vs.loc["latency_s_mean", "sglang_rr_vs_paper"]))), "<=",
+              bound(float(np.log2(1.5)), None, quick)),
+        Claim("paper: Preble's mean latency gain 6.02x (ours)", gain["latency_s_mean"], ">=",
+              0.8 * 6.02, kind="paper"),
+        Claim("paper: Preble's p99 latency gain 4.61x (ours)", gain["latency_s_p99"], ">=",
+              0.8 * 4.61, kind="paper"),
+        Claim("paper: Preble's TTFT gain 2.42x (ours)", gain["ttft_s_mean"], ">=", 0.8 * 2.42,
+              kind="paper"),
+    ])
 
 
 def run_mooncake(quick: bool = False, overrides: Sequence[str] = (),

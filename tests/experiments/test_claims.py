@@ -140,3 +140,38 @@ def test_fig3_claims_reject_the_reviews_synthetic_table() -> None:
     t.loc[t.workload == "toolbench", "ratio_mean"] = t.loc[t.workload == "toolbench", "ratio_mean"].clip(upper=1) * 0.6
     with pytest.raises(ClaimFailed, match="at most 15% slower"):
         assert_claims(fig3_checks(t, _fig3_errors()))
+
+
+def _fig4(**values: tuple[float, float]) -> pd.DataFrame:
+    """A `fig4_table`-shaped run from (round-robin, Preble) values per metric."""
+    from experiments.preble import extras
+
+    base = {"latency_s_mean": (11.0, 5.0), "latency_s_p99": (60.0, 30.0),
+            "tpot_s_mean": (0.5, 0.08), "ttft_s_mean": (1.0, 2.0)}
+    base.update(values)
+    rows = [{"system": s, **{m: v[i] for m, v in base.items()}}
+            for i, s in enumerate(("sglang_rr", "preble"))]
+    return extras.fig4_table(pd.DataFrame(rows))
+
+
+FIG4_BROKEN = [
+    ({"latency_s_mean": (11.0, 9.0)}, "Preble's mean latency gain"),
+    ({"latency_s_p99": (60.0, 50.0)}, "Preble's p99 latency gain"),
+    ({"tpot_s_mean": (0.5, 0.4)}, "Preble's TPOT gain"),
+    ({"ttft_s_mean": (1.0, 0.5)}, "Preble's TTFT worse"),
+    ({"latency_s_mean": (30.0, 5.0)}, "round-robin's mean latency within"),
+]
+
+
+def test_fig4_checks_hold_on_a_table_where_they_are_true() -> None:
+    from experiments.preble.extras import fig4_checks
+
+    assert fig4_checks(_fig4()).query("kind == 'ours'")["holds"].all()
+
+
+@pytest.mark.parametrize(("values", "claim"), FIG4_BROKEN, ids=[c for _, c in FIG4_BROKEN])
+def test_each_fig4_claim_fails_when_false(values: dict, claim: str) -> None:
+    from experiments.preble.extras import fig4_checks
+
+    table = fig4_checks(_fig4(**values))
+    assert any(c.startswith(claim) for c in _failing(table)), _failing(table)
