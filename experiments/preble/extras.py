@@ -123,6 +123,33 @@ def run_mooncake(quick: bool = False, overrides: Sequence[str] = (),
     return run_points(CONFIG_MODULE, points, Path(results_dir) / "mooncake", n_jobs=n_jobs)
 
 
+def mooncake_checks(df: pd.DataFrame) -> pd.DataFrame:
+    """The Mooncake replay's finding on `run_mooncake` rows (all `ours`, asserted): E2 hits
+    far more than round-robin yet is slower, and SGLang's cache-aware router is fastest."""
+    by = df.set_index("system")
+    hit, lat = by["cache_hit_ratio"], by["latency_s_mean"]
+    return claims_table([
+        Claim("E2's hit ratio at least 2x round-robin's", hit["preble_e2"] / hit["round_robin"],
+              ">=", 2.0),
+        Claim("E2's mean latency above round-robin's (ratio)",
+              lat["preble_e2"] / lat["round_robin"], ">", 1.0),
+        Claim("cache-aware's mean latency the lowest of the three (ratio to the next)",
+              lat["cache_aware"] / lat.drop("cache_aware").min(), "<", 1.0),
+    ])
+
+
+def mooncake_findings(df: pd.DataFrame) -> str:
+    """The numbers the Mooncake notebook's finding cites, as Markdown."""
+    by = df.set_index("system")
+    hit, lat = by["cache_hit_ratio"], by["latency_s_mean"]
+    return (f"E2's hit ratio is {hit['preble_e2'] / hit['round_robin']:.1f}× round-robin's "
+            f"({hit['preble_e2']:.2f} vs {hit['round_robin']:.2f}) yet its mean latency is "
+            f"{100 * (lat['preble_e2'] / lat['round_robin'] - 1):.0f}% higher "
+            f"({lat['preble_e2']:.2f} vs {lat['round_robin']:.2f} s); SGLang's cache-aware "
+            f"router hits {hit['cache_aware']:.2f} with the lowest latency "
+            f"({lat['cache_aware']:.2f} s).")
+
+
 def scheduler_scalability(quick: bool = False, engines: Sequence[int] = (2, 4, 8, 16, 32),
                           prefixes: Sequence[int] = (100, 300, 1000)) -> pd.DataFrame:
     """Routing decisions per second of the E2 router alone, saturated with a burst of

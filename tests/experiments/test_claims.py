@@ -175,3 +175,26 @@ def test_each_fig4_claim_fails_when_false(values: dict, claim: str) -> None:
 
     table = fig4_checks(_fig4(**values))
     assert any(c.startswith(claim) for c in _failing(table)), _failing(table)
+
+
+def _mooncake(**changes: tuple[float, float]) -> pd.DataFrame:
+    rows = {"round_robin": (6.1, 0.08), "cache_aware": (4.9, 0.25), "preble_e2": (8.4, 0.23)}
+    rows.update(changes)
+    return pd.DataFrame([{"system": s, "latency_s_mean": lat, "cache_hit_ratio": hit}
+                         for s, (lat, hit) in rows.items()])
+
+
+MOONCAKE_BROKEN = [
+    ({"preble_e2": (8.4, 0.12)}, "E2's hit ratio"),
+    ({"preble_e2": (5.5, 0.23)}, "E2's mean latency above"),
+    ({"cache_aware": (7.0, 0.25)}, "cache-aware's mean latency"),
+]
+
+
+def test_mooncake_checks_hold_and_each_fails_when_false() -> None:
+    from experiments.preble.extras import mooncake_checks
+
+    assert_claims(mooncake_checks(_mooncake()))
+    for changes, claim in MOONCAKE_BROKEN:
+        table = mooncake_checks(_mooncake(**changes))
+        assert any(c.startswith(claim) for c in _failing(table)), (claim, _failing(table))
