@@ -12,9 +12,10 @@ n_jobs = 2'''
 
 SETUP = '''from pathlib import Path
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
+from experiments.common.claims import assert_claims, paper_verdicts
+from experiments.infercept import checks, figures
 from toolkit.plots.style import save
-from experiments.infercept import figures
 out = Path(results_dir) / "figures"
 out.mkdir(parents=True, exist_ok=True)
 pd.set_option("display.width", 160)'''
@@ -63,32 +64,45 @@ display(ratios.round(2))
 display(figures.paper_rate_ratios(thresholds).round(2))
 display(ours.pivot_table(index=["setup", "rps"], columns="series",
                          values="norm_latency_ms_mean").round(1))'''),
-        ("md", """## The claims, checked — and where we differ
+        ("md", """## Absolute curves against the paper's points
 
-Measured with `bash scripts/run_all.sh` (full mode, 1800-s windows, seed 0):
+Per setup and policy: the median and worst factor between our normalized-latency curve and
+the paper's points at the paper's rates (saturated runs left out), and the median of ours ÷
+paper (below 1: ours lower)."""),
+        ("code", '''errors = checks.fig2_curve_errors(ours)
+errors.to_csv(out / "fig2_curve_errors.csv", index=False)
+display(errors.round(2))'''),
+        ("md", """## Claims, checked on these results"""),
+        ("code", '''claims = checks.fig2_checks(ours, quick)
+display(claims.round(3))
+assert_claims(claims)
+display(Markdown(checks.fig2_findings(ours)))'''),
+        ("md", """## Where we differ, and why
 
-- **InferCept sustains at least 1.6× vLLM's rate at equal normalized latency on every
-  setup — more than the paper says.** At 100 ms/token: 6B 4.11 vs 1.18 req/s (3.5×; paper
-  1.96 vs 1.43, 1.4×), 13B/2 GPU 4.01 vs 1.54 (2.6×; paper 1.8×), 70B/4 GPU 2.36 vs 0.30
-  (7.8×; paper 2.0×), 13B/1 GPU ≥ 2.0 vs 0.49 (≥ 4.1×: InferCept never crossed within the
-  sweep; paper 1.2×).
-- **The baselines' knees sit near the paper's**: vLLM crosses 100 ms/token at 1.18 req/s on
-  6B (paper 1.43), 0.49 on 13B/1 GPU (0.67), 1.54 on 13B/2 GPU (1.26), 0.30 on 70B (0.44);
-  Preserve collapses once paused contexts fill the KV pool (6B: 27 ms/token at 1.8 req/s,
-  100 at 2.0; paper 211 at 1.8); Swap lies between them.
-- **Our InferCept saturates 1.7–2.7× later than the paper's** (21 ms/token at 3.75 req/s on
-  6B; the paper's is at 111 ms/token at 2.0). The simulator charges nothing for
-  what the real system pays beyond the released iteration fit: budgeted swaps hide fully
-  behind compute (per-layer pipelining taken as perfect), the per-iteration review and swap
-  bookkeeping take no time, and generated tokens per segment — not published — are our
-  choice (16–48). Read the equal-latency ratio as what the algorithm gives on this cost
-  model, an upper bound of the real system's.
-- **Memory waste** (share of KV capacity × busy time): InferCept 0.9–1.7% on 6B up to 2.0
-  req/s (paper 0.69%), 0.5–1.5% on 13B/2 GPU up to 1.5 req/s; vLLM 8% at 1.0, 20% at 1.2 and
-  67% at 1.5 req/s on 6B; Swap 4%, 7% and 19%. The paper's "around a quarter" (27% / 26%) is
-  one point of these curves, near where each policy starts to saturate.
+- **The baselines' knees sit near the paper's** (vLLM within the factor asserted above), but
+  **our InferCept saturates far later** than the paper's, so its equal-latency advantage is
+  larger. Charging the part of each budgeted copy that outlasts its iteration
+  (`run.charge_copies`) and the models' real context limits did not close the gap (see the
+  sensitivities below); what the real system pays beyond the released iteration fit — the
+  per-iteration review and swap bookkeeping on the CPU — is not in the model, and generated
+  tokens per segment (not published) are our choice (16–48). Read the ratio as what the
+  algorithm gives on this cost model, an upper bound of the real system's.
+- **Context limits**: GPT-J-6B and Vicuna-13B v1.3 hold 2,048 tokens; a request stops where
+  vLLM would stop it (its generation ends at the limit; a tool whose returned tokens would
+  not fit is never called back and the output so far is the answer). `num_context_truncated`
+  in each summary counts them; about 29% of the mixed workload's requests reach 2,048.
 - **Normalized latency** divides by generated tokens; counting the tools' returned tokens
-  as output too (`norm_latency_incl_returned_ms_mean` in each summary) lowers values ~3×."""),
+  as output too (the released benchmark's reading) lowers every value about threefold."""),
+        ("md", """## Sensitivities the paper leaves open
+
+GPT-J-6B on one A100, three policies, under each choice one override away: the A100's memory
+(40 vs 80 GB), the attention term of the released fit (`cost.context_term`), free overlapped
+copies (`run.charge_copies=false`, the old model) and no context limit. Both denominators of
+the normalized latency are shown."""),
+        ("code", '''sens = figures.run_sensitivity(results_dir, quick, overrides, n_jobs=n_jobs)
+sens.to_csv(out / "fig2_sensitivity.csv", index=False)
+display(sens.pivot_table(index=["variant", "rps"], columns="series",
+                         values=["norm_latency_ms_mean", "norm_latency_incl_returned_ms_mean"]).round(1))'''),
     ])
     nb("infercept_motivation", [
         ("md", """# InferCept's motivation numbers — recomputation and memory waste per policy
@@ -115,15 +129,15 @@ actions = figures.actions_by_augmentation(run)
 actions.to_csv(out / "actions_by_augmentation.csv")
 display(actions.round(3))
 display(figures.break_even_table().round(3))'''),
-        ("md", """The paper: recomputation is 37–40% of forward time under discard; discard wastes
-~27% of GPU memory, Swap ~26%, InferCept 0.69%.
+        ("md", """## Claims, checked on these results
 
-Ours (full mode, 6B/1 GPU): under vLLM's discard, recomputation takes 65% of busy time
-at 1.0 req/s and 84% at 1.5 (paper 37–40%: our generated tokens per segment are few, so
-recomputation weighs more); memory waste is 8% at 1.0, 67% at 1.5 and 79% at 2.0 req/s for
-vLLM; 4%, 19% and 68% for Swap, which waits for copies 47–76% of its busy time; 42–82% for
-Preserve; 0.9–1.7% for InferCept, which recomputes 8–10% of its busy time. The paper's single figures (27%, 26%) are one rate of
-these curves."""),
+The paper: recomputation is 37–40% of forward time under discard; discard wastes ~27% of GPU
+memory, Swap ~26%, InferCept 0.69% — single figures, which are one rate of these curves.
+Our generated tokens per segment are few, so recomputation weighs more under discard."""),
+        ("code", '''claims = checks.motivation_checks(table, quick)
+display(claims.round(3))
+assert_claims(claims)
+display(Markdown(checks.motivation_findings(table)))'''),
     ])
     nb("infercept_breakdown", [
         ("md", """# InferCept's technique breakdown
@@ -139,17 +153,19 @@ df.to_csv(out / "breakdown.csv", index=False)
 save(breakdown_bars(df, list(figures.BREAKDOWN.values())), str(out / "breakdown.png"))
 display(df[["rps", "series", "norm_latency_ms_mean", "norm_latency_ms_p99", "waste_frac",
             "recompute_time_frac", "pauses_preserve", "pauses_discard", "pauses_swap"]].round(3))'''),
-        ("md", """Ours (full mode, 13B/2 GPU at 1.5 req/s): vLLM 77 ms/token (waste 14%),
-ImprovedDiscard 77, **+MinWasteDiscard 3,839** (waste 5%), +MinWasteSwap 1,535, +heuristic
-preserve 19.0, InferCept 19.6 (waste 1.6%); at 2.0 req/s: 394, 640, 6,175 and 4,430 (both
-saturated: over 1% of requests unfinished), 20.0 and 20.7. Where we differ: the paper's (unverified) steps change latency by tens of percent
-each; ours falls off a cliff and recovers only once short pauses are preserved. Recomputing *every* pause in chunks of at most S = 384 tokens
-halves prefill throughput under the released fit (15.4 ms per iteration whatever its size:
-0.068 ms/token at 384 tokens against 0.035 at 2,048), and discarding every pause needs about
-20k recomputed tokens/s at 1.5 req/s — more than 384-token iterations give (about 14.7k).
-+MinWasteSwap moves the long pauses to host memory but must still discard
-the short ones (ALFWorld's 28 calls of 0.09 s per request), which a swap round trip within
-the budget cannot beat. Chunking pays only once most pauses are kept or swapped. The 4-s heuristic preserve is as
+        ("md", """## Claims, checked on these results"""),
+        ("code", '''claims = checks.breakdown_checks(df, quick)
+display(claims.round(3))
+assert_claims(claims)
+display(Markdown(paper_verdicts(claims)))'''),
+        ("md", """**Where we differ, and why.** The paper's (unverified) steps change latency by
+tens of percent each; ours falls off a cliff at +MinWasteDiscard and recovers only once
+short pauses are preserved. Recomputing *every* pause in chunks of at most S = 384 tokens
+halves prefill throughput under the released fit (15.4 ms per iteration whatever its size),
+and discarding every pause needs more recomputed tokens per second than 384-token iterations
+give. +MinWasteSwap moves the long pauses to host memory but must still discard the short
+ones (ALFWorld's many 0.09-s calls), which a swap round trip within the budget cannot beat.
+Chunking pays only once most pauses are kept or swapped. The 4-s heuristic preserve is as
 good as the full waste comparison here: the mixed workload's pauses are either ~0.1 s or
 ~20 s, so both rules mostly agree."""),
     ])
@@ -167,10 +183,14 @@ wide = df.pivot_table(index=["augmentation", "rps"], columns="series",
                       values="norm_latency_ms_mean")
 wide["vLLM / InferCept"] = wide["vLLM"] / wide["InferCept"]
 display(wide.round(2))'''),
-        ("md", """Ours (full mode, 6B/1 GPU): QA only, vLLM ÷ InferCept = 1.3× at 1 req/s, 2.0× at 2,
-5.3× at 3 (vLLM collapses at 4: 93×); Chatbot only 1.2×, 1.4×, 1.8× and 2.6× at 1–4 req/s.
-The paper's "up to 2.3×" (QA) and "1.9×" (Chatbot) fall inside these ranges; its rates are
-not published."""),
+        ("md", """## Claims, checked on these results
+
+The paper's rates for these runs are not published; its "up to" figures are compared with
+our largest gain over the rates run."""),
+        ("code", '''claims = checks.single_checks(df, quick)
+display(claims.round(3))
+assert_claims(claims)
+display(Markdown(paper_verdicts(claims)))'''),
     ])
     nb("infercept_estimator", [
         ("md", """# Pause-duration estimator against the oracle
@@ -186,13 +206,15 @@ save(e2e_vs_rate(df), str(out / "estimator.png"))
 wide = df.pivot_table(index="rps", columns="series",
                       values=["norm_latency_ms_mean", "throughput_rps", "waste_frac"])
 display(wide.round(3))'''),
-        ("md", """Ours (full mode, 6B/1 GPU): the estimator matches the oracle at low load (13.18 vs
-13.09 ms/token at 1.0 req/s: 99% of its performance) and beats it as load grows (14.1 vs
-15.4 at 2.5, 15.6 vs 21.0 at 3.75, 18.7 vs 298 at 5.0, where the oracle saturates first), at
-the same throughput. The paper reports 93% of the oracle's performance. Why: with the time
-already waited as the estimate, a pause starts preserved (estimate 0) and moves to host
-memory within the swap budget as it lengthens, so it discards less and less as load grows
-(220–1,360 discards up to 3.75 req/s against the oracle's 1,453–6,299); the oracle discards
-long pauses at once whenever recomputing looks cheaper than keeping them, and pays for the
-recomputation when the engine is busy."""),
+        ("md", """## Claims, checked on these results"""),
+        ("code", '''claims = checks.estimator_checks(df, quick)
+display(claims.round(3))
+assert_claims(claims)
+display(Markdown(paper_verdicts(claims)))'''),
+        ("md", """**Why the estimator does as well as the oracle here, and better under load.** With
+the time already waited as the estimate, a pause starts preserved (estimate 0) and moves to
+host memory within the swap budget as it lengthens, so it discards less and less as load
+grows; the oracle discards long pauses at once whenever recomputing looks cheaper than
+keeping them, and pays for the recomputation when the engine is busy. The paper reports 93%
+of the oracle's performance."""),
     ])
