@@ -27,8 +27,8 @@ export JUPYTER_PATH="$(abs_path "$VENV")/share/jupyter${JUPYTER_PATH:+:$JUPYTER_
 export TOOLKIT_VLLM_PYTHON="${TOOLKIT_VLLM_PYTHON:-$(abs_path "$VLLM_VENV")/bin/python}"
 export VENV VLLM_VENV CONSTRAINTS VLLM_CONSTRAINTS
 
-pip_quiet() {  # pip in $PY_FOR_PIP without the warnings about the machine's local index folders
-  "$PY_FOR_PIP" -m pip "$@" 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+pip_quiet() {  # pip_quiet PYTHON ARGS: pip without the warnings about the local index folders
+  "$1" -m pip "${@:2}" 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
   return "${PIPESTATUS[0]}"
 }
 

@@ -7,16 +7,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_env.sh
-PY_FOR_PIP=$PY
 if [ ! -x "$PY" ]; then
   python3 -m venv "$VENV"
 fi
 # shellcheck disable=SC2046
 if [ "${TOOLKIT_LATEST:-0}" = 1 ]; then
-  pip_quiet install -q -U --upgrade-strategy eager $(constraint_args "$CONSTRAINTS") \
+  pip_quiet "$PY" install -q -U --upgrade-strategy eager $(constraint_args "$CONSTRAINTS") \
     "$TORCH_PIN" -e ".[dev,engine,kernels]"
 else
-  pip_quiet install -q $(constraint_args "$CONSTRAINTS") "$TORCH_PIN" -e ".[dev,engine,kernels]"
+  pip_quiet "$PY" install -q $(constraint_args "$CONSTRAINTS") "$TORCH_PIN" -e ".[dev,engine,kernels]"
 fi
 # The notebooks' kernel: this venv's python, its spec kept inside the venv (not user-wide).
 "$PY" -m ipykernel install --sys-prefix --name python3 >/dev/null

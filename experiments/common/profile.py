@@ -1,11 +1,14 @@
 """The engine's profile on this device, taken once per profiler version, for the simulator's
-side of a fidelity comparison (Preble's and InferCept's)."""
+side of a fidelity comparison (Preble's and InferCept's), and the comparison's errors."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+import pandas as pd
 
 from toolkit.engine.profile import PROFILE_VERSION
 
@@ -24,3 +27,17 @@ def ensure_profile(path: Path, quick: bool) -> Path:
 def profile_path(out: Path) -> Path:
     """The profile file of the current profiler version under `out`."""
     return out / f"profile_cpu_v{PROFILE_VERSION}.json"
+
+
+def sim_errors(df: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """Per group of `keys`: each metric on the engine and on the simulator (`backend` column)
+    and the simulator's relative error in percent."""
+    rows = []
+    for group, part in df.groupby(list(keys)):
+        group = group if isinstance(group, tuple) else (group,)
+        by = part.set_index("backend")
+        for m in metrics:
+            real, sim = float(by.loc["engine", m]), float(by.loc["sim", m])
+            rows.append({**dict(zip(keys, group)), "metric": m, "engine": real, "sim": sim,
+                         "error_pct": 100.0 * (sim - real) / real if real else float("nan")})
+    return pd.DataFrame(rows)

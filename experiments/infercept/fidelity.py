@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.common.profile import ensure_profile, profile_path
+from experiments.common.profile import ensure_profile, profile_path, sim_errors
 from experiments.common.sweep import run_points
 from experiments.infercept.figures import CONFIG_MODULE
 from experiments.infercept.runner import run_infercept
@@ -45,11 +45,4 @@ def run_fidelity(quick: bool = False, overrides: Sequence[str] = (),
 
 def fidelity_errors(df: pd.DataFrame) -> pd.DataFrame:
     """Per rate: each metric on both backends and the simulator's relative error."""
-    rows = []
-    for rps, part in df.groupby("rps"):
-        by = part.set_index("backend")
-        for m in METRICS:
-            real, sim = float(by.loc["engine", m]), float(by.loc["sim", m])
-            rows.append({"rps": rps, "metric": m, "engine": real, "sim": sim,
-                         "error_pct": 100.0 * (sim - real) / real if real else float("nan")})
-    return pd.DataFrame(rows)
+    return sim_errors(df, ["rps"], METRICS)

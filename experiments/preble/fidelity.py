@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from experiments.common.profile import ensure_profile, profile_path
+from experiments.common.profile import ensure_profile, profile_path, sim_errors
 from experiments.common.sweep import run_points
 from experiments.preble.figures import CONFIG_MODULE
 
@@ -62,11 +62,4 @@ def run_fidelity(quick: bool = False, overrides: Sequence[str] = (),
 
 def fidelity_errors(df: pd.DataFrame) -> pd.DataFrame:
     """Per setup and rate: each metric on both backends and the simulator's relative error."""
-    rows = []
-    for (setup, rps), part in df.groupby(["setup", "rps"]):
-        by = part.set_index("backend")
-        for m in METRICS:
-            real, sim = float(by.loc["engine", m]), float(by.loc["sim", m])
-            rows.append({"setup": setup, "rps": rps, "metric": m, "engine": real, "sim": sim,
-                         "error_pct": 100.0 * (sim - real) / real if real else float("nan")})
-    return pd.DataFrame(rows)
+    return sim_errors(df, ["setup", "rps"], METRICS)

@@ -32,6 +32,15 @@ def device_spec(profile: dict[str, Any]) -> Any:
                    ceil.get("matmul_TFLOPs", 0.0) * 1e12, 0.0, 0.0)
 
 
+def _model_entry(path: str | Path, model: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the profile, its entry for `model`: the first one when None)."""
+    profile = json.loads(Path(path).read_text())
+    entries = [e for e in profile["models"] if model is None or e["model"] == model]
+    if not entries:
+        raise ValueError(f"{path}: no model {model!r}")
+    return profile, entries[0]
+
+
 def load_profiled_cost_model(path: str | Path, tp: int = 1, model: str | None = None,
                              mixed_correction: bool = True, use_mean: bool = True) -> Any:
     """`ProfiledCostModel` of a profile written here (its first model unless `model`); with
@@ -43,14 +52,11 @@ def load_profiled_cost_model(path: str | Path, tp: int = 1, model: str | None = 
     from toolkit.cost.profiled import ProfiledCostModel
     from toolkit.cost.specs import ModelSpec
 
-    profile = json.loads(Path(path).read_text())
-    entries = [e for e in profile["models"] if model is None or e["model"] == model]
-    if not entries:
-        raise ValueError(f"{path}: no model {model!r}")
-    spec = ModelSpec(**entries[0]["spec"])
+    profile, entry = _model_entry(path, model)
+    spec = ModelSpec(**entry["spec"])
     base = ProfiledCostModel(spec, tp, device_spec(profile), calibration_path=str(path),
                              use_graph_prefill=False, use_mean=use_mean)
-    rows, wake = entries[0].get("mixed", []), entries[0].get("wake", [])
+    rows, wake = entry.get("mixed", []), entry.get("wake", [])
     if not mixed_correction or not (rows or wake):
         return base
     if use_mean:
@@ -85,13 +91,10 @@ def load_profiled_swap_model(path: str | Path, model: str | None = None,
     from toolkit.cost.specs import ModelSpec
     from toolkit.cost.swap import HostSwapModel
 
-    profile = json.loads(Path(path).read_text())
-    entries = [e for e in profile["models"] if model is None or e["model"] == model]
-    if not entries:
-        raise ValueError(f"{path}: no model {model!r}")
+    profile, entry = _model_entry(path, model)
     rate = float(profile.get("ceilings", {}).get("d2d_copy_GBps", 0.0)) * 1e9
     if rate <= 0:
         raise ValueError(f"{path}: no measured copy rate (ceilings.d2d_copy_GBps)")
-    return HostSwapModel.from_bandwidth(ModelSpec(**entries[0]["spec"]), 1, rate,
+    return HostSwapModel.from_bandwidth(ModelSpec(**entry["spec"]), 1, rate,
                                         COPY_LATENCY_CPU_S, "swap", block_size,
                                         gather_bytes_per_s=rate)

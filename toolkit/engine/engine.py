@@ -198,7 +198,7 @@ class LLMEngine:
         request that paused has `paused=True`) and of those whose pause timed out."""
         expired = self.expire_paused()
         self.pauses.review(self.clock())
-        self.pauses.copy_step(self.clock(), idle=not self.scheduler.has_unfinished())
+        self.pauses.copy_step(self.clock())
         plan = self.scheduler.schedule()
         self._report_preemptions()
         if plan is None:

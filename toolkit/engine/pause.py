@@ -170,13 +170,14 @@ class PauseManager:
         entry.state = action
         return action
 
-    def copy_step(self, now: float, idle: bool) -> None:
-        """Move this step's budget of budgeted copies (`idle`: nothing to compute, all of
-        them); free the blocks of contexts now in host memory, requeue those copied back."""
+    def copy_step(self, now: float) -> None:
+        """Move this step's budget of budgeted copies (all of them when the scheduler has
+        nothing to compute); free the blocks of contexts now in host memory, requeue those
+        copied back."""
         if not (self.queue.outs or self.queue.ins):
             return
         budget = self.policy.swap_budget_tokens(self.view(now))
-        done_out, done_in = self.queue.step(budget, idle)
+        done_out, done_in = self.queue.step(budget, idle=not self.scheduler.has_unfinished())
         for copy in done_out:
             entry = self.paused[copy.seq.id]
             entry.copy = None
