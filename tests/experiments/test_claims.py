@@ -198,3 +198,15 @@ def test_mooncake_checks_hold_and_each_fails_when_false() -> None:
     for changes, claim in MOONCAKE_BROKEN:
         table = mooncake_checks(_mooncake(**changes))
         assert any(c.startswith(claim) for c in _failing(table)), (claim, _failing(table))
+
+
+def test_real_backends_hit_check_fails_when_preble_hits_less() -> None:
+    from experiments.preble.real import hit_ratio_table
+
+    rows = [{"workload": wl, "system": s, "cache_hit_ratio": h, "latency_s_mean": 1.0,
+             "num_failed": 0}
+            for wl, (pre, rr) in {"toolbench": (0.7, 0.5), "videoqa": (0.4, 0.6)}.items()
+            for s, h in (("preble", pre), ("sglang_rr", rr))]
+    table = hit_ratio_table(pd.DataFrame(rows)).set_index("workload")
+    assert table.loc["toolbench", "preble_hits_more"]
+    assert not table.loc["videoqa", "preble_hits_more"]  # the notebook's assert would fail
