@@ -290,11 +290,27 @@ grid = sns.catplot(data=errors[errors.metric.isin(["latency_s_mean", "latency_s_
 grid.set_axis_labels("requests/s (per 2 GPUs)", "simulator error (%)")
 save(grid.figure, str(out / "fidelity.png"))
 display(errors.round(4))'''),
-        ("md", """**Why the rows differ.** In process, what remains is mostly TTFT and TPOT
-(cold CPU caches after idleness are charged from the profile's wake rows; the machine's load
-between profile and run moves the rest). Through HTTP the proxy, the streaming client and two
-engine processes share the two cores, and per-token SSE handling is not in the simulator's
-model (it times engines, not the serving stack). The table above has this run's numbers."""),
+        ("md", """**What the simulator charges for HTTP.** The `http_2` simulator points add
+what the serving path costs, measured once on this machine by
+`python -m toolkit.engine.profile_serving` (two engine servers behind the proxy, closed-loop
+batches and single requests against the profile's prices of the same steps): a per-step and
+a per-streamed-token cost (server-sent events handed off, forwarded and read on the same
+cores as the engines) and a per-request path delay. The measured charge, and each setup's
+worst mean-latency error against its goal:"""),
+        ("code", '''from experiments.preble.fidelity import goal_table, serving_charge
+charge = serving_charge(results_dir)
+goals = goal_table(errors)
+display(goals)
+Markdown(f"Charged per step {charge['step_s'] * 1e3:.2f} ms, per streamed token "
+         f"{charge['token_s'] * 1e3:.2f} ms, per request {charge['request_s'] * 1e3:.2f} ms. "
+         + " ".join(f"{s}: worst {r.worst_pct:.1f}% (goal {r.goal_pct:.0f}%, "
+                    f"{'met' if r.met else 'not met'})." for s, r in goals.iterrows()))'''),
+        ("md", """**What is left.** In process, decode steps inside a run take longer than the
+profile's back-to-back steps of the same shape (`benchmarks/fidelity_steps.py` times each
+step's parts beside its price), while first steps after idleness are priced from the wake
+rows. Through HTTP, TTFT grows with the rate faster than the charge does: the probe measures
+the stack with every engine busy or idle, not the bursts in between, where a prefill shares
+its core with the proxy and client. The table above has this run's numbers."""),
         ("md", """## InferCept: one tool-calling trace on the engine and on the simulator
 
 The tiny model with InferCept's policy (min-waste per pause, budgeted swaps, chunked

@@ -9,44 +9,18 @@ columns. Every process and thread started here is stopped when the run ends or f
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
-import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 from omegaconf import DictConfig
 
 from toolkit.core.errors import ConfigError
 from toolkit.core.record import RequestRecord
 from toolkit.core.trace import Trace
+from toolkit.engine.launch import free_port, proxy_server, serve_processes
 from toolkit.route.base import Router
 
 SCHEDULERS = {"FCFSScheduler": "fcfs", "LPMScheduler": "lpm", "PreblePriorityScheduler": "preble"}
-
-
-def free_port() -> int:
-    """A free TCP port on the loopback interface."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(url: str, timeout_s: float, proc: subprocess.Popen | None = None) -> None:
-    """Poll `url`/health until it answers 200; raise with the reason on timeout or exit."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server for {url} exited with code {proc.returncode}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/health", timeout=2.0).status_code == 200:
-                return
-        time.sleep(0.25)
-    raise TimeoutError(f"{url} not healthy after {timeout_s:.0f} s")
 
 
 def scheduler_name(cfg: DictConfig) -> str:
@@ -83,48 +57,12 @@ def model_dir(cfg: DictConfig) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def engine_servers(cfg: DictConfig, num_engines: int) -> Iterator[list[str]]:
+def engine_servers(cfg: DictConfig, num_engines: int) -> contextlib.AbstractContextManager[list[str]]:
     """Start `num_engines` engine servers; yield their URLs; stop them afterwards."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(cfg.backend.threads_per_engine))
-    procs, urls = [], []
-    try:
-        for i in range(num_engines):
-            port = free_port()
-            procs.append(subprocess.Popen(engine_command(cfg, i, port), env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, proc in zip(urls, procs):
-            wait_healthy(url, float(cfg.backend.startup_timeout_s), proc)
-        yield urls
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-@contextlib.contextmanager
-def proxy_server(urls: list[str], router: Router, tokenizer: str | None) -> Iterator[str]:
-    """Serve the router proxy over `urls` on a free loopback port in a thread."""
-    import uvicorn
-
-    from toolkit.engine.proxy import build_proxy_app
-
-    app = build_proxy_app(urls, router, tokenizer=tokenizer)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", 30.0)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    ports = [free_port() for _ in range(num_engines)]
+    return serve_processes([engine_command(cfg, i, p) for i, p in enumerate(ports)], ports,
+                           threads=int(cfg.backend.threads_per_engine),
+                           startup_timeout_s=float(cfg.backend.startup_timeout_s))
 
 
 def run_real(cfg: DictConfig, trace: Trace, router: Router, num_engines: int) -> list[RequestRecord]:

@@ -3,6 +3,7 @@ side of a fidelity comparison (Preble's and InferCept's), and the comparison's e
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -11,22 +12,29 @@ from pathlib import Path
 import pandas as pd
 
 from toolkit.engine.profile import PROFILE_VERSION
+from toolkit.engine.profile_serving import SERVING_VERSION
 
 
-def ensure_profile(path: Path, quick: bool) -> Path:
-    """Profile the tiny model on this CPU (one thread) into `path` unless it exists. Name the
-    file by `PROFILE_VERSION` (see `profile_path`) so that a profiler measuring something new
-    writes a new file, and the simulator points that read it are rerun, not read back."""
+def ensure_profile(path: Path, quick: bool, serving: bool = False) -> Path:
+    """Profile the tiny model on this CPU (one thread) into `path` unless it exists; with
+    `serving`, also what the HTTP serving path adds (two engine servers behind the proxy)
+    unless the file has it. Name the file by the profilers' versions (see `profile_path`) so
+    that a profiler measuring something new writes a new file, and the simulator points that
+    read it are rerun, not read back."""
     if not path.exists():
         cmd = [sys.executable, "-m", "toolkit.engine.profile", "--model", "tiny", "--out",
                str(path), "--threads", "1", *(["--quick"] if quick else [])]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=1200)
+    if serving and "serving" not in json.loads(path.read_text())["models"][0]:
+        cmd = [sys.executable, "-m", "toolkit.engine.profile_serving", "--profile", str(path),
+               "--engines", "2", "--threads", "1", *(["--quick"] if quick else [])]
         subprocess.run(cmd, check=True, capture_output=True, timeout=1200)
     return path
 
 
 def profile_path(out: Path) -> Path:
-    """The profile file of the current profiler version under `out`."""
-    return out / f"profile_cpu_v{PROFILE_VERSION}.json"
+    """The profile file of the current profilers' versions under `out`."""
+    return out / f"profile_cpu_v{PROFILE_VERSION}_s{SERVING_VERSION}.json"
 
 
 def sim_errors(df: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:

@@ -2,11 +2,14 @@
 from a profile of that engine on this device; errors in mean/p99 latency, TTFT, throughput.
 
 The engine runs the tiny model on the CPU (one thread per engine process, two engines behind
-the router proxy); the profile is taken the same way (`python -m toolkit.engine.profile`).
+the router proxy); the profile is taken the same way (`python -m toolkit.engine.profile`),
+and the simulator points of the HTTP setup also pay what the serving path costs, measured by
+`python -m toolkit.engine.profile_serving` into the same file (`cost.serving=http`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,7 +39,7 @@ def run_fidelity(quick: bool = False, overrides: Sequence[str] = (),
     Rates are per 2 GPUs (the workload scales with `cluster.num_gpus`); `setups` picks some
     of `SETUPS` by name (default: all)."""
     out = Path(results_dir) / "fidelity"
-    profile = ensure_profile(profile_path(out), quick)
+    profile = ensure_profile(profile_path(out), quick, serving=True)
     n = 80 if quick else 300
     rates = rates[:1] if quick else rates
     common = [*TRACE, f"system={system}", f"workload.num_requests={n}",
@@ -50,7 +53,8 @@ def run_fidelity(quick: bool = False, overrides: Sequence[str] = (),
                 ov = [*common, f"workload.rps={rps}", f"backend={backend}",
                       f"cluster.num_gpus={gpus}"]
                 if backend == "sim":
-                    ov += ["cost=profiled_file", f"cost.path={profile.resolve()}"]
+                    ov += ["cost=profiled_file", f"cost.path={profile.resolve()}",
+                           f"cost.serving={'http' if real == 'engine' else 'none'}"]
                 else:
                     ov += [f"backend.block_size={BLOCK_SIZE}",
                            f"backend.num_kv_blocks={NUM_KV_BLOCKS}", "cost=profiled"]
@@ -58,6 +62,25 @@ def run_fidelity(quick: bool = False, overrides: Sequence[str] = (),
                           "backend": "sim" if backend == "sim" else "engine", "rps": rps}
                 points.append((labels, [*ov, *overrides]))
     return run_points(CONFIG_MODULE, points, out, n_jobs=1)
+
+
+GOAL_PCT = {"inprocess_1": 10.0, "http_2": 15.0}
+"""The largest mean-latency error each setup aims for (issue #12)."""
+
+
+def serving_charge(results_dir: str | Path = "results/preble") -> dict:
+    """The HTTP path's measured charge the `http_2` simulator points paid (`serving.http`
+    of the profile `run_fidelity` took)."""
+    path = profile_path(Path(results_dir) / "fidelity")
+    return json.loads(path.read_text())["models"][0]["serving"]["http"]
+
+
+def goal_table(errors: pd.DataFrame) -> pd.DataFrame:
+    """Per setup: the worst |mean-latency error| over the rates against `GOAL_PCT`."""
+    lat = errors[errors.metric == "latency_s_mean"]
+    worst = lat.groupby("setup").error_pct.apply(lambda e: float(e.abs().max()))
+    return pd.DataFrame({"worst_pct": worst, "goal_pct": [GOAL_PCT[s] for s in worst.index],
+                         "met": [worst[s] <= GOAL_PCT[s] for s in worst.index]})
 
 
 def fidelity_errors(df: pd.DataFrame) -> pd.DataFrame:

@@ -150,3 +150,38 @@ def test_cli_grid_flags(tmp_path: Path) -> None:
         (1, 0), (1, 16), (32, 0), (32, 16)]
     assert sorted((r["batch"], r["ctx"]) for r in entry["decode"]) == [
         (1, 16), (1, 32), (2, 16), (2, 32)]
+
+
+def test_serving_probe_adds_what_http_costs(quick_profile: tuple[Path, dict[str, Any]],
+                                            tmp_path: Path) -> None:
+    """Two engine servers behind the proxy: the probe writes `serving.http`, each row's
+    extra is its HTTP time per token less the profile's step, the fit is the rows' line, and
+    the cost model charges it only when asked."""
+    import shutil
+
+    from toolkit.cost.serving import ServedCostModel
+    from toolkit.engine.profile_serving import add_serving, fit_step_token
+    from toolkit.engine.tiny import build_tiny_model
+
+    path = tmp_path / "profile.json"
+    shutil.copy(quick_profile[0], path)
+    with pytest.raises(ValueError, match="profile_serving"):
+        profile.load_profiled_cost_model(path, serving="http")
+    with pytest.raises(ValueError, match="serving='tcp'"):
+        profile.load_profiled_cost_model(path, serving="tcp")
+    add_serving(path, str(build_tiny_model()), quick=True, engines=2, log=lambda _: None)
+    http = json.loads(path.read_text())["models"][0]["serving"]["http"]
+    rows = http["decode"]
+    assert [r["batch"] for r in rows] == [1, 4]
+    for r in rows:
+        assert r["extra_s"] == pytest.approx(r["tpot_s"] - r["model_s"])
+    assert (http["step_s"], http["token_s"]) == pytest.approx(
+        fit_step_token([1, 4], [r["extra_s"] for r in rows]))
+    assert http["request_s"] >= 0.0 and http["ttft_s"] > 0.0
+    served = profile.load_profiled_cost_model(path, serving="http")
+    plain = profile.load_profiled_cost_model(path)
+    assert isinstance(served, ServedCostModel) and plain.request_path_s == 0.0
+    assert served.request_path_s == http["request_s"]
+    shape = BatchShape(num_decode=4, decode_ctx_sum=4 * 88)
+    assert served.iteration_s(shape) == pytest.approx(
+        plain.iteration_s(shape) + http["step_s"] + 4 * http["token_s"])

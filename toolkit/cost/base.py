@@ -29,6 +29,10 @@ class BatchShape(NamedTuple):
 class CostModel(ABC):
     """Iteration times of one engine (one GPU, or one tensor-parallel group)."""
 
+    request_path_s: float = 0.0
+    """Seconds a request spends on the serving path (client, proxy, server) outside the
+    engine's iterations; the simulator delays its arrival at the engine by this much."""
+
     @abstractmethod
     def iteration_s(self, batch: BatchShape) -> float:
         """Seconds for one iteration; a batch mixing prefill chunks and decodes is one

@@ -41,18 +41,40 @@ def _model_entry(path: str | Path, model: str | None) -> tuple[dict[str, Any], d
     return profile, entries[0]
 
 
+SERVING_PATHS = ("none", "http")
+
+
 def load_profiled_cost_model(path: str | Path, tp: int = 1, model: str | None = None,
-                             mixed_correction: bool = True, use_mean: bool = True) -> Any:
+                             mixed_correction: bool = True, use_mean: bool = True,
+                             serving: str = "none") -> Any:
     """`ProfiledCostModel` of a profile written here (its first model unless `model`); with
     `mixed_correction`, its measured mixed iterations correct prefill+decode batches and the
     first iteration after idleness pays the measured arrival path (`wake[]`). `use_mean`
     prices steps by each point's mean (`mean_s`, where the file has it) instead of its
-    median: what a run's latencies add up."""
+    median: what a run's latencies add up. `serving='http'` adds what the HTTP serving path
+    costs (`serving.http`, measured by `python -m toolkit.engine.profile_serving`; see
+    `toolkit.cost.serving.ServedCostModel`); 'none' prices the engine alone."""
+    if serving not in SERVING_PATHS:
+        raise ValueError(f"serving={serving!r}: expected one of {', '.join(SERVING_PATHS)}")
+    profile, entry = _model_entry(path, model)
+    cost = _engine_cost_model(path, profile, entry, tp, mixed_correction, use_mean)
+    if serving == "none":
+        return cost
+    from toolkit.cost.serving import ServedCostModel
+
+    measured = entry.get("serving", {}).get(serving)
+    if measured is None:
+        raise ValueError(f"{path}: no serving.{serving} entry (run python -m "
+                         f"toolkit.engine.profile_serving --profile {path})")
+    return ServedCostModel.from_entry(cost, measured)
+
+
+def _engine_cost_model(path: str | Path, profile: dict[str, Any], entry: dict[str, Any],
+                       tp: int, mixed_correction: bool, use_mean: bool) -> Any:
     from toolkit.cost.mixed_fit import MixedCorrectedCostModel, fit_mixed_residual
     from toolkit.cost.profiled import ProfiledCostModel
     from toolkit.cost.specs import ModelSpec
 
-    profile, entry = _model_entry(path, model)
     spec = ModelSpec(**entry["spec"])
     base = ProfiledCostModel(spec, tp, device_spec(profile), calibration_path=str(path),
                              use_graph_prefill=False, use_mean=use_mean)

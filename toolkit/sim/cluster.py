@@ -70,8 +70,9 @@ class SimCluster:
 
     The router is one server: it decides for one request at a time, each decision taking
     `router_decision_s` (default: the router's own measured `decision_s`; 0 turns the charge
-    off), and a request reaches its engine when its decision ends. A decision reads the
-    cluster as it is when the decision starts.
+    off), and a request reaches its engine when its decision ends plus the serving path's
+    time (the engine cost model's `request_path_s`, 0 unless a profile measured it). A
+    decision reads the cluster as it is when the decision starts.
     """
 
     def __init__(
@@ -154,12 +155,14 @@ class SimCluster:
         finally:
             self._stats_memo = None
         self.records[req.id].engine_id = engine_id
-        if self.router_decision_s == 0.0:
-            self.engines[engine_id].add_request(req)
+        engine = self.engines[engine_id]
+        delay = engine.cost.request_path_s
+        if self.router_decision_s == 0.0 and delay == 0.0:
+            engine.add_request(req)
             return
         done = self.loop.now_s + self.router_decision_s
         self._router_free_s = done
-        self.loop.schedule(done, PRIO_ARRIVAL, self.engines[engine_id].add_request, req)
+        self.loop.schedule(done + delay, PRIO_ARRIVAL, engine.add_request, req)
 
     # -- EngineListener ----------------------------------------------------------------------
     def on_first_token(self, engine_id: int, seq: Seq, time_s: float) -> None:
