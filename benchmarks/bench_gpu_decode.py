@@ -92,7 +92,7 @@ def build_engine(cfg: ModelConfig, device: torch.device, max_ctx: int, max_token
         model_config=cfg, dtype="bfloat16", device=str(device), seed=0, block_size=BLOCK_SIZE,
         num_kv_blocks=2 * (-(-max_len // BLOCK_SIZE)) + 8, enable_prefix_caching=False,
         chunk_size=max_len, max_prefill_tokens=max_len, max_num_seqs=4, max_model_len=max_len,
-        scheduler="fcfs", enforce_eager=eager, cuda_graph_batch_sizes=(1,))
+        enforce_eager=eager, cuda_graph_batch_sizes=(1,))
     if device.type != "cuda":
         return LLMEngine(config)
     with mock.patch.object(loader, "init_random_weights", init_random_on_device):

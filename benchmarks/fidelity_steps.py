@@ -47,17 +47,17 @@ def build_engine(cfg: Any) -> Any:
     """The engine `experiments.common.backends.run_inprocess` builds."""
     import torch
 
-    from experiments.common.backends import model_dir, scheduler_name
+    from experiments.common.backends import model_dir
+    from toolkit.core.policy import build_policy
     from toolkit.engine.config import EngineConfig
     from toolkit.engine.engine import LLMEngine
 
-    b, sched = cfg.backend, cfg.local_sched
+    b = cfg.backend
     torch.set_num_threads(int(b.threads_per_engine))
     config = EngineConfig(model=str(model_dir(cfg)), block_size=int(b.block_size),
-                          num_kv_blocks=int(b.num_kv_blocks), scheduler=scheduler_name(cfg),
-                          chunked_prefill=bool(sched.chunked_prefill),
-                          chunk_size=int(sched.chunk_size), max_num_seqs=int(sched.max_running),
-                          seed=int(cfg.seed), dtype="float32", device="cpu")
+                          num_kv_blocks=int(b.num_kv_blocks),
+                          scheduler=build_policy(cfg.local_sched), seed=int(cfg.seed),
+                          dtype="float32", device="cpu")
     return LLMEngine(config)
 
 

@@ -9,40 +9,28 @@ columns. Every process and thread started here is stopped when the run ends or f
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from toolkit.core.errors import ConfigError
+from toolkit.core.policy import build_policy, policy_spec
 from toolkit.core.record import RequestRecord
 from toolkit.core.trace import Trace
 from toolkit.engine.launch import free_port, proxy_server, serve_processes
 from toolkit.route.base import Router
 
-SCHEDULERS = {"FCFSScheduler": "fcfs", "LPMScheduler": "lpm", "PreblePriorityScheduler": "preble"}
-
-
-def scheduler_name(cfg: DictConfig) -> str:
-    """The engine's name (fcfs, lpm, preble) of the configured local scheduler."""
-    target = str(cfg.local_sched._target_)
-    name = SCHEDULERS.get(target.rsplit(".", 1)[-1])
-    if name is None:
-        raise ConfigError("local_sched", f"{target} has no engine equivalent")
-    return name
-
 
 def engine_command(cfg: DictConfig, engine_id: int, port: int) -> list[str]:
     """The `python -m toolkit.engine.serve` command line of engine `engine_id`."""
-    b, sched, name = cfg.backend, cfg.local_sched, scheduler_name(cfg)
-    cmd = [sys.executable, "-m", "toolkit.engine.serve", "--model", str(model_dir(cfg)),
-           "--host", "127.0.0.1", "--port", str(port), "--engine-id", str(engine_id),
-           "--block-size", str(b.block_size), "--num-kv-blocks", str(b.num_kv_blocks),
-           "--scheduler", name, "--max-num-seqs", str(sched.max_running),
-           "--seed", str(cfg.seed)]
-    if sched.chunked_prefill:
-        cmd += ["--chunk-size", str(sched.chunk_size)]
-    return cmd
+    b = cfg.backend
+    return [sys.executable, "-m", "toolkit.engine.serve", "--model", str(model_dir(cfg)),
+            "--host", "127.0.0.1", "--port", str(port), "--engine-id", str(engine_id),
+            "--block-size", str(b.block_size), "--num-kv-blocks", str(b.num_kv_blocks),
+            "--scheduler-config", json.dumps(policy_spec(cfg.local_sched)),
+            "--seed", str(cfg.seed)]
 
 
 def model_dir(cfg: DictConfig) -> Path:
@@ -96,11 +84,10 @@ def run_inprocess(cfg: DictConfig, trace: Trace, num_engines: int) -> list[Reque
 
     if num_engines != 1:
         raise ConfigError("cluster.num_gpus", "backend=engine_inprocess runs one engine")
-    b, sched, name = cfg.backend, cfg.local_sched, scheduler_name(cfg)
+    b = cfg.backend
     torch.set_num_threads(int(b.threads_per_engine))
     config = EngineConfig(model=str(model_dir(cfg)), block_size=int(b.block_size),
-                          num_kv_blocks=int(b.num_kv_blocks), scheduler=name,
-                          chunked_prefill=bool(sched.chunked_prefill),
-                          chunk_size=int(sched.chunk_size), max_num_seqs=int(sched.max_running),
-                          seed=int(cfg.seed), dtype="float32", device="cpu")
+                          num_kv_blocks=int(b.num_kv_blocks),
+                          scheduler=build_policy(cfg.local_sched), seed=int(cfg.seed),
+                          dtype="float32", device="cpu")
     return replay_inprocess(LLMEngine(config), trace)

@@ -14,21 +14,20 @@ from experiments.common.runner import build_trace, write_results
 from experiments.infercept.metrics import infercept_summary, with_pause_columns
 from toolkit.core.context_limit import fit_trace_context
 from toolkit.core.errors import ConfigError
+from toolkit.core.policy import build_policy
 from toolkit.core.record import records_to_frame
 
 
 def engine_config(cfg: DictConfig):
-    """The engine's config: tiny (or given) model, the policy object, FCFS as configured."""
+    """The engine's config: tiny (or given) model, the pause policy and the local scheduler
+    built from their config nodes."""
     from toolkit.engine.config import EngineConfig
 
-    b, sched = cfg.backend, cfg.local_sched
+    b = cfg.backend
     timeout = cfg.run.pause_timeout_s
     return EngineConfig(
         model=str(model_dir(cfg)), block_size=int(b.block_size),
-        num_kv_blocks=int(b.num_kv_blocks), scheduler="fcfs",
-        scheduler_kwargs={"decode_in_budget": bool(sched.get("decode_in_budget", False))},
-        chunked_prefill=bool(sched.chunked_prefill), chunk_size=int(sched.chunk_size),
-        max_prefill_tokens=int(sched.max_prefill_tokens), max_num_seqs=int(sched.max_running),
+        num_kv_blocks=int(b.num_kv_blocks), scheduler=build_policy(cfg.local_sched),
         seed=int(cfg.seed), dtype="float32", device="cpu",
         pause_policy=instantiate(cfg.policy), swap_space_tokens=int(b.swap_space_tokens),
         pause_timeout_s=None if timeout is None else float(timeout),

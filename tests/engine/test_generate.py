@@ -51,11 +51,12 @@ def test_prefix_cache_hits(tiny_model_dir, hf_greedy):
     assert_matches_hf(again, prompts[:1], hf_greedy)
 
 
-@pytest.mark.parametrize("scheduler", ["fcfs", "lpm", "preble"])
-def test_chunked_prefill(tiny_model_dir, hf_greedy, scheduler):
+@pytest.mark.parametrize("target", ["fcfs.FCFSScheduler", "lpm.LPMScheduler",
+                                    "preble.PreblePriorityScheduler"])
+def test_chunked_prefill(tiny_model_dir, hf_greedy, target):
     prompts = random_prompts(5, seed=3, lo=10, hi=60) + shared_prefix_prompts(3, 30, seed=4)
-    llm = LLM(str(tiny_model_dir), num_kv_blocks=256, block_size=4, chunk_size=7,
-              scheduler=scheduler)
+    llm = LLM(str(tiny_model_dir), num_kv_blocks=256, block_size=4,
+              scheduler={"_target_": f"toolkit.sched.{target}", "chunk_size": 7})
     assert_matches_hf(llm.generate(prompts, GREEDY), prompts, hf_greedy)
 
 

@@ -12,7 +12,15 @@ import torch
 from tests.engine.test_generate import random_prompts
 from toolkit.engine import EngineConfig, LLMEngine, SamplingParams
 from toolkit.engine.pause import PAUSE_LOG_COLUMNS, ResumeError
-from toolkit.sched.pause import MinWastePausePolicy, PauseAction, PausePolicy
+from toolkit.sched.pause import (
+    DiscardPausePolicy,
+    ImprovedDiscardPausePolicy,
+    MinWastePausePolicy,
+    PauseAction,
+    PausePolicy,
+    PreservePausePolicy,
+    SwapPausePolicy,
+)
 
 KW = dict(num_kv_blocks=160, block_size=4, chunk_size=16, seed=0)
 
@@ -93,11 +101,12 @@ class BudgetedSwap(PausePolicy):
         return self.budget
 
 
-POLICIES = ["preserve", "discard", "vllm", "improved_discard", "swap",
-            MinWastePausePolicy(saturation_tokens=8), BudgetedSwap(4), BudgetedSwap(6)]
+POLICIES = [PreservePausePolicy(), DiscardPausePolicy(), ImprovedDiscardPausePolicy(),
+            SwapPausePolicy(), MinWastePausePolicy(saturation_tokens=8), BudgetedSwap(4),
+            BudgetedSwap(6)]
 
 
-@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p if isinstance(p, str) else p.name)
+@pytest.mark.parametrize("policy", POLICIES, ids=lambda p: p.name)
 def test_outputs_equal_unpaused_engine(tiny_model_dir, unpaused, policy):
     engine = LLMEngine.from_kwargs(model=str(tiny_model_dir), pause_policy=policy, **KW)
     reqs = add_paused_requests(engine)
@@ -119,8 +128,8 @@ def test_outputs_equal_unpaused_engine(tiny_model_dir, unpaused, policy):
     log = engine.take_pause_log()
     assert len(log) == sum(len(p) for _, p, _ in reqs.values())
     assert all(set(e) == set(PAUSE_LOG_COLUMNS) and e["outcome"] == "resumed" for e in log)
-    if isinstance(policy, str) and policy != "vllm" and "discard" not in policy:
-        assert {e["action"] for e in log} == {policy}
+    if policy.name in ("preserve", "swap"):  # one action for every pause
+        assert {e["action"] for e in log} == {policy.name}
     assert engine.kv.held_tokens == 0 and engine.pauses.swap.used_blocks == 0
 
 
@@ -192,7 +201,7 @@ class AlwaysSwap(PausePolicy):
         return PauseAction.SWAP
 
 
-@pytest.mark.parametrize("policy", ["swap", AlwaysSwap()], ids=["swap", "always_swap"])
+@pytest.mark.parametrize("policy", [SwapPausePolicy(), AlwaysSwap()], ids=["swap", "always_swap"])
 def test_swap_falls_back_to_discard_when_host_space_is_full(tiny_model_dir, unpaused, policy):
     # room for the first paused request's context only
     engine = LLMEngine.from_kwargs(model=str(tiny_model_dir), pause_policy=policy,
@@ -212,7 +221,8 @@ def test_swap_falls_back_to_discard_when_host_space_is_full(tiny_model_dir, unpa
 
 def test_tool_timeout_fails_the_request_and_others_finish(tiny_model_dir):
     now = [0.0]
-    for policy in ("preserve", "swap"):
+    for policy in ({"_target_": "toolkit.sched.pause.PreservePausePolicy"},
+                   {"_target_": "toolkit.sched.pause.SwapPausePolicy"}):
         config = EngineConfig(model=str(tiny_model_dir), pause_policy=policy, pause_timeout_s=5.0,
                               **KW)
         engine = LLMEngine(config, clock=lambda: now[0])
@@ -257,7 +267,7 @@ def test_expire_while_idle_and_abort_paused(tiny_model_dir):
 
 
 def test_resume_errors_and_arrival_order(tiny_model_dir):
-    engine = LLMEngine.from_kwargs(model=str(tiny_model_dir), pause_policy="vllm", **KW)
+    engine = LLMEngine.from_kwargs(model=str(tiny_model_dir), pause_policy=DiscardPausePolicy(), **KW)
     with pytest.raises(ValueError):
         engine.add_request([5, 6, 7], greedy(2), pause_after=[0])
     engine.add_request(random_prompts(1, seed=28)[0], greedy(3), request_id="p", pause_after=[2],

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from omegaconf import OmegaConf
 
 from tests.http.fake_backend import FakeBackend, ServerThread
 from toolkit.engine.proxy import build_proxy_app
+
+ROUTER_CONF = Path(__file__).resolve().parents[2] / "experiments" / "preble" / "conf" / "router"
+
+
+def router_config(option: str) -> dict[str, Any]:
+    """The config node of router option `option` (its YAML in the router group)."""
+    return dict(OmegaConf.to_container(OmegaConf.load(ROUTER_CONF / f"{option}.yaml")))
 
 
 @pytest.fixture
@@ -43,7 +52,7 @@ def proxy(servers: list[ServerThread]) -> Callable[..., tuple[Any, ServerThread]
     def start(urls: list[str], router: str = "round_robin", **kw: Any) -> tuple[Any, ServerThread]:
         kw.setdefault("metrics_interval_s", 0.1)
         kw.setdefault("probe_min_s", 0.05)
-        app = build_proxy_app(urls, router, **kw)
+        app = build_proxy_app(urls, router_config(router), **kw)
         srv = ServerThread(app).start()
         servers.append(srv)
         return app.state.proxy, srv

@@ -21,7 +21,7 @@ def pause_server(tiny_model_dir: Path):
     from toolkit.engine.config import EngineConfig
     from toolkit.engine.serve import build_app
 
-    config = EngineConfig(model=str(tiny_model_dir), pause_policy="swap",
+    config = EngineConfig(model=str(tiny_model_dir), pause_policy={"_target_": "toolkit.sched.pause.SwapPausePolicy"},
                           pause_timeout_s=TIMEOUT_S, **SERVER_KW)
     srv = ServerThread(build_app(config)).start()
     yield srv

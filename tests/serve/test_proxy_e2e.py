@@ -24,7 +24,9 @@ def test_load_client_through_proxy_to_two_engine_servers(tiny_model_dir: Path):
             app = build_app(EngineConfig(model=str(tiny_model_dir), num_kv_blocks=256,
                                          block_size=4, engine_id=engine_id))
             started.append(ServerThread(app).start())
-        proxy = build_proxy_app([s.url for s in started], "least_load", metrics_interval_s=0.1)
+        proxy = build_proxy_app([s.url for s in started],
+                                {"_target_": "toolkit.route.least_load.LeastLoadRouter"},
+                                metrics_interval_s=0.1)
         started.append(ServerThread(proxy).start())
         rng = random.Random(5)
         prefix = [rng.randrange(3, 768) for _ in range(32)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +67,14 @@ class ModelConfig:
 class EngineConfig:
     """How one engine runs. `num_kv_blocks=None` sizes the KV pool from `kv_cache_bytes`.
 
-    `scheduler` names a local policy (`fcfs`, `lpm`, `preble`) or is a `LocalScheduler`
-    object; `chunk_size` is the per-iteration token budget with chunked prefill on.
+    `scheduler` is a `LocalScheduler` object, or its config node (a mapping with `_target_`
+    and its settings, see `toolkit.core.policy`), or None: FCFS built from
+    `chunked_prefill`, `chunk_size` (the per-iteration token budget with chunked prefill on),
+    `max_prefill_tokens` and `max_num_seqs`, which only that default reads.
 
-    Pauses (requests added with `pause_after`): `pause_policy` names a KV-pause policy
-    (`preserve`, `discard`/`vllm`, `improved_discard`, `swap`, `infercept`/`min_waste`,
-    built with `pause_policy_kwargs`) or is a `PausePolicy` object; `swap_space_tokens` is
+    Pauses (requests added with `pause_after`): `pause_policy` is a `PausePolicy` object
+    (`toolkit.sched.pause`), or its config node (a mapping with `_target_`), or None
+    (preserve); `swap_space_tokens` is
     the host memory for swapped KV in token slots (None: as many as the GPU pool);
     `pause_timeout_s` fails a request whose tool has not returned in time (None: never);
     `pause_cost_model` (a `toolkit.cost` `CostModel`) gives the policy its iteration times,
@@ -94,13 +96,11 @@ class EngineConfig:
     max_prefill_tokens: int = 8192
     max_num_seqs: int = 64
     max_model_len: int | None = None
-    scheduler: Any = "fcfs"
-    scheduler_kwargs: dict = field(default_factory=dict)
+    scheduler: Any = None
     enforce_eager: bool = False
     cuda_graph_batch_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     engine_id: int = 0
-    pause_policy: Any = "preserve"
-    pause_policy_kwargs: dict = field(default_factory=dict)
+    pause_policy: Any = None
     swap_space_tokens: int | None = None
     pause_timeout_s: float | None = None
     pause_cost_model: Any = None

@@ -70,7 +70,7 @@ class LLMEngine:
         space = config.swap_space_tokens
         swap = HostSwapSpace(self.kv.capacity_tokens if space is None else space,
                              config.block_size)
-        return PauseManager(make_pause_policy(config.pause_policy, config.pause_policy_kwargs),
+        return PauseManager(make_pause_policy(config.pause_policy),
                             timing, swap, self.scheduler, cache, config.pause_timeout_s,
                             config.enable_prefix_caching, config.engine_id)
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
+from toolkit.core.policy import build_policy
 from toolkit.core.record import PAUSE_COLUMNS
 from toolkit.engine.block_manager import PagedKVManager
 from toolkit.engine.scheduler import EngineScheduler
@@ -30,36 +32,32 @@ from toolkit.engine.sequence import EngineSeq
 from toolkit.engine.swap import EnginePauseTiming, HostSwapSpace, SwappedKV, timed
 from toolkit.engine.swap_queue import BlockCopy, SwapQueue
 from toolkit.sched.pause import (
-    DiscardPausePolicy,
-    ImprovedDiscardPausePolicy,
-    MinWastePausePolicy,
     PauseAction,
     PausedInfo,
     PausePolicy,
     PauseView,
     PreservePausePolicy,
-    SwapPausePolicy,
 )
-
-PAUSE_POLICIES: dict[str, type[PausePolicy]] = {
-    "preserve": PreservePausePolicy, "discard": DiscardPausePolicy, "vllm": DiscardPausePolicy,
-    "improved_discard": ImprovedDiscardPausePolicy, "swap": SwapPausePolicy,
-    "infercept": MinWastePausePolicy, "min_waste": MinWastePausePolicy,
-}
-"""Pause-policy names `EngineConfig.pause_policy` accepts."""
 
 PAUSE_LOG_COLUMNS = (*PAUSE_COLUMNS, "start_s", "swap_fallback", "swap_out_s", "outcome")
 """The keys of every pause-log entry (see `PauseManager.take_log`); the first eight are the
 simulator's pause columns."""
 
 
-def make_pause_policy(spec: Any, kwargs: dict | None = None) -> PausePolicy:
-    """The pause policy named by `spec` (see `PAUSE_POLICIES`), or `spec` itself."""
+def make_pause_policy(spec: Any) -> PausePolicy:
+    """The pause policy `spec` is (a `PausePolicy`) or describes (its config node: a mapping
+    with `_target_` and settings, see `toolkit.core.policy`); None: preserve."""
     if isinstance(spec, PausePolicy):
         return spec
-    if spec not in PAUSE_POLICIES:
-        raise ValueError(f"unknown pause policy {spec!r}; one of {sorted(PAUSE_POLICIES)}")
-    return PAUSE_POLICIES[spec](**(kwargs or {}))
+    if spec is None:
+        return PreservePausePolicy()
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"pause_policy: expected a PausePolicy, its config (a mapping with "
+                         f"_target_) or None, got {spec!r}")
+    policy = build_policy(spec)
+    if not isinstance(policy, PausePolicy):
+        raise ValueError(f"pause_policy: {spec['_target_']} is not a PausePolicy")
+    return policy
 
 
 def check_pause_after(pause_after: Any) -> tuple[int, ...]:

@@ -136,7 +136,7 @@ def build_engine(model_dir: Path, device: str, s: ProfileSettings) -> Any:
               num_kv_blocks=-(-2 * biggest // s.block_size), chunk_size=biggest,
               max_prefill_tokens=biggest,
               max_num_seqs=max(max(s.batch), *(b + 1 for b, _, _ in s.mixed)),
-              max_model_len=cfg.max_position_embeddings, scheduler="fcfs")
+              max_model_len=cfg.max_position_embeddings)
     return LLMEngine(EngineConfig.from_kwargs(**{**kw, **s.engine_kwargs}))
 
 

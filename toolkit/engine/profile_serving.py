@@ -52,8 +52,7 @@ def engine_commands(model_dir: str, ports: Sequence[int], num_kv_blocks: int,
     """The `python -m toolkit.engine.serve` command lines of the probe's engines."""
     return [[sys.executable, "-m", "toolkit.engine.serve", "--model", model_dir,
              "--host", "127.0.0.1", "--port", str(port), "--engine-id", str(i),
-             "--block-size", "16", "--num-kv-blocks", str(num_kv_blocks), "--scheduler",
-             "fcfs", "--max-num-seqs", str(max_num_seqs), "--seed", "0"]
+             "--block-size", "16", "--num-kv-blocks", str(num_kv_blocks), "--max-num-seqs", str(max_num_seqs), "--seed", "0"]
             for i, port in enumerate(ports)]
 
 
@@ -141,13 +140,14 @@ def measure_http(model_dir: str, profile_path: str | Path, *, engines: int = 2,
     the fit the simulator charges (see the module docstring)."""
     from toolkit.cost.engine_profile import load_profiled_cost_model
     from toolkit.engine.launch import free_port, proxy_server, serve_processes
+    from toolkit.engine.proxy import ROUND_ROBIN
 
     cost = load_profiled_cost_model(profile_path)
     vocab = int(json.loads((Path(model_dir) / "config.json").read_text())["vocab_size"])
     ports = [free_port() for _ in range(engines)]
     cmds = engine_commands(model_dir, ports, num_kv_blocks, max(batches) + 1)
     with serve_processes(cmds, ports, threads=threads, startup_timeout_s=120.0) as urls, \
-            proxy_server(urls, "round_robin", None) as url:
+            proxy_server(urls, ROUND_ROBIN, None) as url:
         tpot, ttft = asyncio.run(_probe(url, engines, vocab, batches, repeats, idle_count, seed))
     rows = []
     for b in batches:

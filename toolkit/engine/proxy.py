@@ -9,7 +9,8 @@ or 5xx) is marked dead and the request gets a 502 naming the reason; health prob
 the backend back. `GET /metrics` reports per-backend outstanding, routed and failed counts.
 
     python -m toolkit.engine.proxy --backend http://127.0.0.1:8001 \
-        --backend http://127.0.0.1:8002 --router preble_e2 --port 8000
+        --backend http://127.0.0.1:8002 \
+        --router-config experiments/preble/conf/router/preble_e2.yaml --port 8000
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from fastapi import FastAPI
 from fastapi import Request as HttpRequest
 from fastapi.responses import JSONResponse, Response
 
+from toolkit.core.policy import build_policy, load_spec
 from toolkit.core.request import Request
 from toolkit.cost.base import CostModel
 from toolkit.engine.openai_protocol import CompletionRequest, error_body, parse_completion_request
@@ -35,31 +37,23 @@ from toolkit.route.base import Router
 
 log = logging.getLogger(__name__)
 
-ROUTERS = {
-    "round_robin": "toolkit.route.round_robin:RoundRobinRouter",
-    "least_load": "toolkit.route.least_load:LeastLoadRouter",
-    "consistent_hash": "toolkit.route.consistent_hash:ConsistentHashRouter",
-    "cache_aware": "toolkit.route.cache_aware:SGLangCacheAwareRouter",
-    "preble_e2": "toolkit.route.preble_e2:PrebleE2Router",
-}
-"""Router names the proxy accepts, and the class each builds."""
+ROUND_ROBIN = {"_target_": "toolkit.route.round_robin.RoundRobinRouter"}
+"""The proxy's router unless told otherwise (a policy config node, see toolkit.core.policy)."""
 
 
-def make_router(name: str, num_engines: int, seed: int = 0, cost: CostModel | None = None,
-                **knobs: Any) -> Router:
-    """Build router `name` (a key of ROUTERS) as `Cls(num_engines, seed, cost, **knobs)`.
-
-    Without `cost`, a roofline model of Llama-3-8B on an H100 is used (E2 needs one).
-    """
-    if name not in ROUTERS:
-        raise ValueError(f"unknown router {name!r}; known: {sorted(ROUTERS)}")
+def build_router(spec: Mapping[str, Any], num_engines: int, seed: int = 0,
+                 cost: CostModel | None = None) -> Router:
+    """The router a config node describes, built as the simulator builds it
+    (`num_engines`, `seed`, `cost`). Without `cost`, a roofline model of Llama-3-8B on an
+    H100 is used (E2 needs one)."""
     if cost is None:
         from toolkit.cost.factory import make_cost_model
 
         cost = make_cost_model("roofline", "llama3-8b", "h100")
-    module, cls_name = ROUTERS[name].split(":")
-    cls = getattr(__import__(module, fromlist=[cls_name]), cls_name)
-    return cls(num_engines, seed=seed, cost=cost, **knobs)
+    router = build_policy(spec, num_engines=num_engines, seed=seed, cost=cost)
+    if not isinstance(router, Router):
+        raise ValueError(f"router: {spec['_target_']} is not a Router")
+    return router
 
 
 class PromptTokenizer:
@@ -227,20 +221,20 @@ class RouterProxy:
             b.polled = parsed
 
 
-def build_proxy_app(backends: list[str], router: Router | str = "round_robin", *,
+def build_proxy_app(backends: list[str], router: Router | Mapping[str, Any] = ROUND_ROBIN, *,
                     tokenizer: str | PromptTokenizer | None = None, seed: int = 0,
-                    cost: CostModel | None = None, router_knobs: dict[str, Any] | None = None,
-                    request_timeout_s: float = 600.0, metrics_interval_s: float = 1.0,
+                    cost: CostModel | None = None, request_timeout_s: float = 600.0, metrics_interval_s: float = 1.0,
                     probe_min_s: float = 0.25, probe_max_s: float = 8.0) -> FastAPI:
     """The proxy as an ASGI app over `backends` (base URLs, engine ids in this order).
 
-    `router` is a Router or a name of ROUTERS (built with `seed`, `cost`, `router_knobs`);
+    `router` is a Router or its config node (`_target_` and settings; built with `seed` and
+    `cost` by `build_router`);
     `tokenizer` is a Hugging Face tokenizer directory (or a PromptTokenizer) for text
     prompts. The app's `state.proxy` is the `RouterProxy`.
     """
     view = BackendView(backends, probe_min_s, probe_max_s)
-    if isinstance(router, str):
-        router = make_router(router, view.num_engines, seed, cost, **(router_knobs or {}))
+    if not isinstance(router, Router):
+        router = build_router(router, view.num_engines, seed, cost)
     tok = tokenizer if isinstance(tokenizer, PromptTokenizer) else PromptTokenizer(tokenizer)
     proxy = RouterProxy(view, router, tok, request_timeout_s=request_timeout_s,
                         metrics_interval_s=metrics_interval_s)
@@ -274,9 +268,13 @@ def main(argv: list[str] | None = None) -> None:
     """Command line: serve the proxy with uvicorn."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backend", action="append", required=True, help="backend base URL")
-    p.add_argument("--router", default="round_robin", choices=sorted(ROUTERS))
+    p.add_argument("--router-config", default=None,
+                   help="the router's config node (`_target_` and settings) as a JSON object "
+                        "or a .json/.yaml file, e.g. experiments/preble/conf/router/"
+                        "preble_e2.yaml (default: round-robin)")
     p.add_argument("--router-arg", action="append", type=_knob, default=[],
-                   help="router keyword, KEY=VALUE (VALUE parsed as JSON when it can be)")
+                   help="a router setting over the config's, KEY=VALUE (VALUE parsed as "
+                        "JSON when it can be)")
     p.add_argument("--tokenizer", default=None, help="HF tokenizer directory for text prompts")
     p.add_argument("--cost-kind", default="roofline")
     p.add_argument("--cost-model", default="llama3-8b")
@@ -293,9 +291,13 @@ def main(argv: list[str] | None = None) -> None:
 
     from toolkit.cost.factory import make_cost_model
 
+    try:
+        spec = ROUND_ROBIN if a.router_config is None else load_spec(a.router_config)
+    except ValueError as exc:
+        p.error(f"--router-config: {exc}")
     cost = make_cost_model(a.cost_kind, a.cost_model, a.cost_gpu, a.cost_tp)
-    app = build_proxy_app(a.backend, a.router, tokenizer=a.tokenizer, seed=a.seed, cost=cost,
-                          router_knobs=dict(a.router_arg), metrics_interval_s=a.metrics_interval)
+    app = build_proxy_app(a.backend, {**spec, **dict(a.router_arg)}, tokenizer=a.tokenizer,
+                          seed=a.seed, cost=cost, metrics_interval_s=a.metrics_interval)
     uvicorn.run(app, host=a.host, port=a.port, log_level="warning", backlog=4096)
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from toolkit.core.policy import load_spec
 from toolkit.engine.async_engine import AsyncLLMEngine, EngineEvent
 from toolkit.engine.config import EngineConfig
 from toolkit.engine.engine import LLMEngine
@@ -271,9 +272,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     kv.add_argument("--num-kv-blocks", type=int, default=None)
     kv.add_argument("--kv-cache-bytes", type=int, default=None)
     p.add_argument("--block-size", type=int, default=16)
-    p.add_argument("--scheduler", default="fcfs", choices=["fcfs", "lpm", "preble"])
-    p.add_argument("--chunk-size", type=int, default=512)
-    p.add_argument("--max-num-seqs", type=int, default=64)
+    p.add_argument("--scheduler-config", default=None,
+                   help="the local scheduler's config node (`_target_` and settings) as a "
+                        "JSON object or a .json/.yaml file; default: FCFS with --chunk-size "
+                        "and --max-num-seqs")
+    p.add_argument("--chunk-size", type=int, default=None, help="default FCFS only (512)")
+    p.add_argument("--max-num-seqs", type=int, default=None, help="default FCFS only (64)")
     p.add_argument("--max-model-len", type=int, default=None)
     p.add_argument("--no-prefix-caching", action="store_true")
     p.add_argument("--device", default="auto")
@@ -282,7 +286,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads (default: $OMP_NUM_THREADS, else one fewer "
                         "than the cores, leaving one to the HTTP side)")
-    p.add_argument("--pause-policy", default="preserve")
+    p.add_argument("--pause-policy-config", default=None,
+                   help="the KV-pause policy's config node (`_target_` and settings) as a JSON "
+                        "object or a .json/.yaml file; default: preserve")
     p.add_argument("--swap-space-tokens", type=int, default=None)
     p.add_argument("--pause-timeout-s", type=float, default=None)
     p.add_argument("--served-model-name", default=None)
@@ -293,13 +299,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def engine_config_from_args(a: argparse.Namespace) -> EngineConfig:
     """The `EngineConfig` the command line describes."""
     extra = {} if a.kv_cache_bytes is None else {"kv_cache_bytes": a.kv_cache_bytes}
+    if a.scheduler_config is not None:
+        given = [f for f, v in (("--chunk-size", a.chunk_size),
+                                ("--max-num-seqs", a.max_num_seqs)) if v is not None]
+        if given:
+            raise SystemExit(f"{', '.join(given)}: set in --scheduler-config instead")
+        extra["scheduler"] = _spec_arg("--scheduler-config", a.scheduler_config)
+    if a.pause_policy_config is not None:
+        extra["pause_policy"] = _spec_arg("--pause-policy-config", a.pause_policy_config)
+    for name in ("chunk_size", "max_num_seqs"):
+        if getattr(a, name) is not None:
+            extra[name] = getattr(a, name)
     return EngineConfig(model=a.model, engine_id=a.engine_id, num_kv_blocks=a.num_kv_blocks,
-                        block_size=a.block_size, scheduler=a.scheduler, chunk_size=a.chunk_size,
-                        max_num_seqs=a.max_num_seqs, max_model_len=a.max_model_len,
+                        block_size=a.block_size, max_model_len=a.max_model_len,
                         enable_prefix_caching=not a.no_prefix_caching, device=a.device,
-                        dtype=a.dtype, seed=a.seed, pause_policy=a.pause_policy,
+                        dtype=a.dtype, seed=a.seed,
                         swap_space_tokens=a.swap_space_tokens,
                         pause_timeout_s=a.pause_timeout_s, **extra)
+
+
+def _spec_arg(flag: str, value: str) -> dict[str, Any]:
+    try:
+        return load_spec(value)
+    except ValueError as exc:
+        raise SystemExit(f"{flag}: {exc}") from exc
 
 
 def torch_threads(requested: int | None) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import torch
 
 from toolkit.cache.radix import RadixCache
+from toolkit.core.policy import build_policy
 from toolkit.engine.block_manager import PagedKVManager
 from toolkit.engine.config import EngineConfig, ModelConfig
 from toolkit.engine.loader import build_model
@@ -41,20 +43,23 @@ def resolve_dtype(name: str, cfg: ModelConfig) -> torch.dtype:
 
 
 def make_policy(config: EngineConfig) -> LocalScheduler:
-    """The local scheduler named by `config.scheduler` (or that object itself)."""
-    if isinstance(config.scheduler, LocalScheduler):
-        return config.scheduler
-    from toolkit.sched.fcfs import FCFSScheduler
-    from toolkit.sched.lpm import LPMScheduler
-    from toolkit.sched.preble import PreblePriorityScheduler
+    """The local scheduler `config.scheduler` is or describes (see `EngineConfig`)."""
+    spec = config.scheduler
+    if isinstance(spec, LocalScheduler):
+        return spec
+    if spec is None:
+        from toolkit.sched.fcfs import FCFSScheduler
 
-    classes = {"fcfs": FCFSScheduler, "lpm": LPMScheduler, "preble": PreblePriorityScheduler}
-    if config.scheduler not in classes:
-        raise ValueError(f"unknown scheduler {config.scheduler!r}; one of {sorted(classes)}")
-    return classes[config.scheduler](
-        chunked_prefill=config.chunked_prefill, chunk_size=config.chunk_size,
-        max_prefill_tokens=config.max_prefill_tokens, max_running=config.max_num_seqs,
-        **config.scheduler_kwargs)
+        return FCFSScheduler(chunked_prefill=config.chunked_prefill, chunk_size=config.chunk_size,
+                             max_prefill_tokens=config.max_prefill_tokens,
+                             max_running=config.max_num_seqs)
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"scheduler: expected a LocalScheduler, its config (a mapping with "
+                         f"_target_) or None, got {spec!r}")
+    policy = build_policy(spec)
+    if not isinstance(policy, LocalScheduler):
+        raise ValueError(f"scheduler: {spec['_target_']} is not a LocalScheduler")
+    return policy
 
 
 def load_tokenizer(path: str | Path | None) -> Any:
