@@ -20,29 +20,14 @@ CONFIG_MODULE = "experiments.preble.conf"
 SYSTEMS = ("sglang_rr", "preble")
 WORKLOADS = ("toolbench", "embodied", "programming", "videoqa", "loogle")
 
-# Preble's 512-token chunks suit an A6000; an H200 iteration has a ~6-15 ms floor (measured),
-# so 512-token chunks slow long prompts down by up to 40% there. Sarathi-style engines tune
-# the chunk per GPU; 2,048 is the best of 512/2,048/4,096 on our H200 tool-use/LooGLE runs.
-H200_CHUNK = ["local_sched.chunk_size=2048"]
-
-# The paper's KV pools: Preble's simulator gives Mistral-7B on an A6000 198,516 tokens; the
-# 70B runs had 80-GB H100s, whose pool (500k tokens at TP 4, toolkit.cost.capacity) is what
-# the H200 timing tables are paired with here — H200 memory would hold every LooGLE
-# document twice over and hide the cost of round-robin's duplicated prefixes.
-A6000_KV = ["cluster.kv_capacity_tokens=198516"]
-H100_KV = ["cluster.kv_capacity_tokens=499985"]
-
-# setup -> (overrides, the paper's panel to compare with, rate multiplier vs that panel)
-SETUPS: dict[str, tuple[list[str], str | None, float]] = {
-    "mistral_a6000x2": (["model=mistral-7b", "gpu=a6000", "cost=preble_fit",
-                         "cluster.num_gpus=2", *A6000_KV], "Mistral7B 2xA6000", 1.0),
-    "mistral_a6000x4": (["model=mistral-7b", "gpu=a6000", "cost=preble_fit",
-                         "cluster.num_gpus=4", *A6000_KV], "Mistral7B 4xA6000", 1.0),
-    "llama70b_h200x8_tp4": (["model=llama3-70b", "gpu=h200", "cost=profiled",
-                             "cluster.num_gpus=8", "cluster.tp=4", "workload.num_gpus=2",
-                             *H200_CHUNK, *H100_KV], "Llama3-70B 8xH100", 1.0),
-    "llama8b_h200x2": (["model=llama3-8b", "gpu=h200", "cost=profiled", "cluster.num_gpus=2",
-                        *H200_CHUNK], None, 4.0),
+# setup -> (its overlay in conf/experiment/, the paper's panel to compare with, rate
+# multiplier vs that panel). The overlays are what `-m experiment=fig3_<setup>` runs: model,
+# GPU, cost model, cluster, KV pool and chunk size, each with its reason.
+SETUPS: dict[str, tuple[str, str | None, float]] = {
+    "mistral_a6000x2": ("experiment=fig3_mistral_a6000x2", "Mistral7B 2xA6000", 1.0),
+    "mistral_a6000x4": ("experiment=fig3_mistral_a6000x4", "Mistral7B 4xA6000", 1.0),
+    "llama70b_h200x8_tp4": ("experiment=fig3_llama70b_h200x8_tp4", "Llama3-70B 8xH100", 1.0),
+    "llama8b_h200x2": ("experiment=fig3_llama8b_h200x2", None, 4.0),
 }
 QUICK_REQUESTS = 240
 
@@ -58,12 +43,12 @@ def setup_rates(setup: str, workload: str, quick: bool) -> list[float]:
 def fig3_points(setup: str, workloads: Sequence[str], quick: bool, overrides: Sequence[str]
                 ) -> list[tuple[dict, list[str]]]:
     """(labels, overrides) of every Fig. 3 run of one setup."""
-    base, _, _ = SETUPS[setup]
+    overlay, _, _ = SETUPS[setup]
     points = []
     for wl in workloads:
         for rps in setup_rates(setup, wl, quick):
             for system in SYSTEMS:
-                ov = [f"workload={wl}", f"system={system}", *base, f"workload.rps={rps}"]
+                ov = [overlay, f"workload={wl}", f"system={system}", f"workload.rps={rps}"]
                 if quick:
                     ov.append(f"workload.num_requests={QUICK_REQUESTS}")
                 labels = {"run": f"{setup}/{wl}/{system}_rps{rps}", "setup": setup,

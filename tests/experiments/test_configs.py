@@ -16,11 +16,12 @@ from toolkit.route.base import Router
 from toolkit.sched.base import LocalScheduler
 
 MODULE = "experiments.preble.conf"
-CONF = Path(__file__).resolve().parents[2] / "experiments" / "preble" / "conf"
+ROOT = Path(__file__).resolve().parents[2]
+CONFS = (ROOT / "toolkit" / "conf", ROOT / "experiments" / "preble" / "conf")
 
 
 def _options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+    return sorted(p.stem for conf in CONFS for p in (conf / group).glob("*.yaml"))
 
 
 @pytest.mark.parametrize("router", _options("router"))

@@ -15,7 +15,7 @@ from experiments.common.backends import engine_command, model_dir  # noqa: E402
 from experiments.common.sweep import compose_config  # noqa: E402
 from toolkit.core.policy import build_policy  # noqa: E402
 
-OPTIONS = sorted(p.stem for p in (Path(__file__).parents[2] / "experiments/preble/conf/local_sched")
+OPTIONS = sorted(p.stem for p in (Path(__file__).parents[2] / "toolkit/conf/local_sched")
                  .glob("*.yaml"))
 INFERCEPT_POLICIES = sorted(p.stem for p in (Path(__file__).parents[2] /
                                              "experiments/infercept/conf/policy").glob("*.yaml"))
@@ -94,7 +94,7 @@ def _settings(obj: object) -> dict:
 
 
 ROUTER_OPTIONS = sorted(p.stem for p in (Path(__file__).parents[2] /
-                                         "experiments/preble/conf/router").glob("*.yaml"))
+                                         "toolkit/conf/router").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("option", ROUTER_OPTIONS)

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from tests.http.fake_backend import FakeBackend, ServerThread
 from toolkit.engine.proxy import build_proxy_app
 
-ROUTER_CONF = Path(__file__).resolve().parents[2] / "experiments" / "preble" / "conf" / "router"
+ROUTER_CONF = Path(__file__).resolve().parents[2] / "toolkit" / "conf" / "router"
 
 
 def router_config(option: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ the backend back. `GET /metrics` reports per-backend outstanding, routed and fai
 
     python -m toolkit.engine.proxy --backend http://127.0.0.1:8001 \
         --backend http://127.0.0.1:8002 \
-        --router-config experiments/preble/conf/router/preble_e2.yaml --port 8000
+        --router-config toolkit/conf/router/preble_e2.yaml --port 8000
 """
 
 from __future__ import annotations
@@ -270,8 +270,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--backend", action="append", required=True, help="backend base URL")
     p.add_argument("--router-config", default=None,
                    help="the router's config node (`_target_` and settings) as a JSON object "
-                        "or a .json/.yaml file, e.g. experiments/preble/conf/router/"
-                        "preble_e2.yaml (default: round-robin)")
+                        "or a .json/.yaml file, e.g. toolkit/conf/router/preble_e2.yaml "
+                        "(default: round-robin)")
     p.add_argument("--router-arg", action="append", type=_knob, default=[],
                    help="a router setting over the config's, KEY=VALUE (VALUE parsed as "
                         "JSON when it can be)")

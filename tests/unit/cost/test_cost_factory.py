@@ -17,7 +17,7 @@ from toolkit.cost import (
 )
 from toolkit.cost.factory import kv_capacity_tokens, make_cost_model
 
-CONF = Path(__file__).resolve().parents[3] / "experiments" / "preble" / "conf"
+CONF = Path(__file__).resolve().parents[3] / "toolkit" / "conf"
 
 
 def test_kinds() -> None:

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from toolkit.route.base import Router
 from toolkit.route.testing import LinearCostModel, StaticView, make_request
 
-CONF = Path(__file__).resolve().parents[3] / "experiments" / "preble" / "conf" / "router"
+CONF = Path(__file__).resolve().parents[3] / "toolkit" / "conf" / "router"
 NAMES = ["round_robin", "least_load", "consistent_hash", "cache_aware", "preble_e2"]
 
 
