@@ -167,7 +167,7 @@ def cost_model_ms(cfg: ModelConfig, device_name: str, seq_len: int) -> float | N
         from toolkit.cost.base import BatchShape
         from toolkit.cost.roofline import RooflineCostModel
         from toolkit.cost.specs import GPUS, ModelSpec
-        from toolkit.engine.profile import model_spec_dict
+        from toolkit.profiling.profile import model_spec_dict
 
         gpu = next((g for k, g in GPUS.items() if k in device_name.lower()), None)
         if gpu is None:

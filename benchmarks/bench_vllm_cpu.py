@@ -23,7 +23,7 @@ from typing import NamedTuple
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))  # llmserve_kernels
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from toolkit.engine.vllm_server import (  # noqa: E402
+from toolkit.http.vllm_server import (  # noqa: E402
     default_vllm_python,
     free_port,
     launch,
@@ -95,10 +95,10 @@ def bench_vllm(model_dir: Path, prompts: Sequence[Sequence[list[int]]],
 
 def bench_engine(model_dir: Path, prompts: Sequence[Sequence[list[int]]],
                  args: argparse.Namespace) -> BenchResult:
-    """The toolkit's engine server (`python -m toolkit.engine.serve`), float32, same prompts."""
+    """The toolkit's engine server (`python -m toolkit.serve.server`), float32, same prompts."""
     port = free_port()
     blocks = (args.num_prompts * (args.max_prompt_len + args.max_tokens)) // 16 + 64
-    command = [sys.executable, "-m", "toolkit.engine.serve", "--model", str(model_dir),
+    command = [sys.executable, "-m", "toolkit.serve.server", "--model", str(model_dir),
                "--host", "127.0.0.1", "--port", str(port), "--num-kv-blocks", str(blocks),
                "--max-num-seqs", str(max(args.concurrency, 8)), "--dtype", args.dtype]
     with launch("engine", command, port, None, None, 300.0) as server:

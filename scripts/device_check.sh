@@ -4,7 +4,7 @@
 #   (c) benchmarks/bench_gpu_decode.py: Llama-3-8B-shaped batch-1 decode vs the HBM roofline
 #   (a) pytest tests/kernels: the Triton kernels on CUDA against their references
 #   (b) tests/engine/test_generate.py: engine greedy output == transformers, on CUDA
-#   (d) python -m toolkit.engine.profile on the tiny model (quick grid), if time is left
+#   (d) python -m toolkit.profiling.profile on the tiny model (quick grid), if time is left
 # Everything lands in $OUT (default /tmp/device_check): device_check.log,
 # bench_gpu_decode.json, profile_tiny_cuda.json. Needs no network and installs nothing:
 # the repo is imported through PYTHONPATH by the first python that has torch. Without CUDA
@@ -129,7 +129,7 @@ main() {
   wanted engine-greedy && step engine-greedy 100 "$PY" -m pytest tests/engine/test_generate.py -q -x -p no:cacheprovider
   if wanted profile-tiny; then
     if [ "$SECONDS" -lt 420 ]; then
-      step profile-tiny 60 "$PY" -m toolkit.engine.profile --model tiny --device cuda --quick \
+      step profile-tiny 60 "$PY" -m toolkit.profiling.profile --model tiny --device cuda --quick \
         --out "$OUT/profile_tiny_cuda.json"
     else
       SUMMARY+=("profile-tiny: skipped (${SECONDS}s used)")

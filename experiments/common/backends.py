@@ -19,14 +19,14 @@ from toolkit.core.errors import ConfigError
 from toolkit.core.policy import build_policy, policy_spec
 from toolkit.core.record import RequestRecord
 from toolkit.core.trace import Trace
-from toolkit.engine.launch import free_port, proxy_server, serve_processes
+from toolkit.http.launch import free_port, proxy_server, serve_processes
 from toolkit.route.base import Router
 
 
 def engine_command(cfg: DictConfig, engine_id: int, port: int) -> list[str]:
-    """The `python -m toolkit.engine.serve` command line of engine `engine_id`."""
+    """The `python -m toolkit.serve.server` command line of engine `engine_id`."""
     b = cfg.backend
-    return [sys.executable, "-m", "toolkit.engine.serve", "--model", str(model_dir(cfg)),
+    return [sys.executable, "-m", "toolkit.serve.server", "--model", str(model_dir(cfg)),
             "--host", "127.0.0.1", "--port", str(port), "--engine-id", str(engine_id),
             "--block-size", str(b.block_size), "--num-kv-blocks", str(b.num_kv_blocks),
             "--scheduler-config", json.dumps(policy_spec(cfg.local_sched)),
@@ -55,7 +55,7 @@ def engine_servers(cfg: DictConfig, num_engines: int) -> contextlib.AbstractCont
 
 def run_real(cfg: DictConfig, trace: Trace, router: Router, num_engines: int) -> list[RequestRecord]:
     """Replay `trace` on the configured real backend; one record per request."""
-    from toolkit.engine.client import replay
+    from toolkit.http.client import replay
 
     b = cfg.backend
     if b.name == "engine":

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from toolkit.engine.profile import PROFILE_VERSION
-from toolkit.engine.profile_serving import SERVING_VERSION
+from toolkit.profiling.profile import PROFILE_VERSION
+from toolkit.profiling.serving import SERVING_VERSION
 
 
 def ensure_profile(path: Path, quick: bool, serving: bool = False) -> Path:
@@ -22,11 +22,11 @@ def ensure_profile(path: Path, quick: bool, serving: bool = False) -> Path:
     that a profiler measuring something new writes a new file, and the simulator points that
     read it are rerun, not read back."""
     if not path.exists():
-        cmd = [sys.executable, "-m", "toolkit.engine.profile", "--model", "tiny", "--out",
+        cmd = [sys.executable, "-m", "toolkit.profiling.profile", "--model", "tiny", "--out",
                str(path), "--threads", "1", *(["--quick"] if quick else [])]
         subprocess.run(cmd, check=True, capture_output=True, timeout=1200)
     if serving and "serving" not in json.loads(path.read_text())["models"][0]:
-        cmd = [sys.executable, "-m", "toolkit.engine.profile_serving", "--profile", str(path),
+        cmd = [sys.executable, "-m", "toolkit.profiling.serving", "--profile", str(path),
                "--engines", "2", "--threads", "1", *(["--quick"] if quick else [])]
         subprocess.run(cmd, check=True, capture_output=True, timeout=1200)
     return path

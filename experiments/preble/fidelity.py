@@ -2,9 +2,9 @@
 from a profile of that engine on this device; errors in mean/p99 latency, TTFT, throughput.
 
 The engine runs the tiny model on the CPU (one thread per engine process, two engines behind
-the router proxy); the profile is taken the same way (`python -m toolkit.engine.profile`),
+the router proxy); the profile is taken the same way (`python -m toolkit.profiling.profile`),
 and the simulator points of the HTTP setup also pay what the serving path costs, measured by
-`python -m toolkit.engine.profile_serving` into the same file (`cost.serving=http`).
+`python -m toolkit.profiling.serving` into the same file (`cost.serving=http`).
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def test_without_the_search_path_the_option_is_unknown(my_conf: Path) -> None:
 def test_the_added_router_runs_on_the_simulator_and_in_the_proxy(my_conf: Path,
                                                                  tmp_path: Path) -> None:
     from toolkit.core.policy import load_spec
-    from toolkit.engine.proxy import build_router
+    from toolkit.http.proxy import build_router
 
     cfg = compose_config("experiments.preble.conf", [
         "router=short_queue", f"hydra.searchpath=[file://{my_conf}]", "workload.num_requests=40",

@@ -22,18 +22,18 @@ INFERCEPT_POLICIES = sorted(p.stem for p in (Path(__file__).parents[2] /
 
 
 def _server_scheduler(cfg) -> object:
-    """The scheduler `python -m toolkit.engine.serve` builds from the command line."""
-    from toolkit.engine.serve import engine_config_from_args, parse_args
-    from toolkit.engine.setup import make_policy
+    """The scheduler `python -m toolkit.serve.server` builds from the command line."""
+    from toolkit.engine.components import make_policy
+    from toolkit.serve.server import engine_config_from_args, parse_args
 
     cmd = engine_command(cfg, 0, 8000)
-    assert cmd[1:3] == ["-m", "toolkit.engine.serve"]
+    assert cmd[1:3] == ["-m", "toolkit.serve.server"]
     return make_policy(engine_config_from_args(parse_args(cmd[3:])))
 
 
 def _inprocess_scheduler(cfg) -> object:
+    from toolkit.engine.components import make_policy
     from toolkit.engine.config import EngineConfig
-    from toolkit.engine.setup import make_policy
 
     return make_policy(EngineConfig(model=str(model_dir(cfg)),
                                     scheduler=build_policy(cfg.local_sched)))
@@ -57,7 +57,7 @@ def test_every_preble_scheduler_option_crosses_to_the_engine_whole(option: str) 
 @pytest.mark.parametrize("policy", INFERCEPT_POLICIES)
 def test_infercept_scheduler_overlays_reach_the_engine(policy: str) -> None:
     from experiments.infercept.engine_backend import engine_config
-    from toolkit.engine.setup import make_policy
+    from toolkit.engine.components import make_policy
 
     cfg = compose_config("experiments.infercept.conf", [f"policy={policy}",
                                                         "backend=engine_inprocess"])
@@ -70,7 +70,7 @@ def test_lpm_runs_without_chunked_prefill_on_the_engine_server() -> None:
     server's engine; the chunked FCFS default of the same budget needs five."""
     from toolkit.engine.engine import LLMEngine
     from toolkit.engine.sampling import SamplingParams
-    from toolkit.engine.serve import engine_config_from_args, parse_args
+    from toolkit.serve.server import engine_config_from_args, parse_args
 
     def steps_to_first_token(option: str) -> int:
         cfg = compose_config("experiments.preble.conf", [f"local_sched={option}",
@@ -100,7 +100,7 @@ ROUTER_OPTIONS = sorted(p.stem for p in (Path(__file__).parents[2] /
 @pytest.mark.parametrize("option", ROUTER_OPTIONS)
 def test_every_router_option_builds_the_same_router_in_the_proxy(option: str) -> None:
     from toolkit.core.policy import policy_spec
-    from toolkit.engine.proxy import build_router
+    from toolkit.http.proxy import build_router
     from toolkit.route.testing import LinearCostModel
 
     cfg = compose_config("experiments.preble.conf", [f"router={option}"])
@@ -117,7 +117,7 @@ def test_every_pause_policy_crosses_to_the_engine_server_whole(policy: str) -> N
 
     from toolkit.core.policy import policy_spec
     from toolkit.engine.pause import make_pause_policy
-    from toolkit.engine.serve import engine_config_from_args, parse_args
+    from toolkit.serve.server import engine_config_from_args, parse_args
 
     cfg = compose_config("experiments.infercept.conf", [f"policy={policy}"])
     sim = instantiate(cfg.policy)
@@ -128,13 +128,13 @@ def test_every_pause_policy_crosses_to_the_engine_server_whole(policy: str) -> N
 
 
 def test_unknown_settings_are_rejected_by_name() -> None:
+    from toolkit.engine.components import make_policy
     from toolkit.engine.config import EngineConfig
-    from toolkit.engine.setup import make_policy
 
     spec = {"_target_": "toolkit.sched.fcfs.FCFSScheduler", "bogus_knob": 1}
     with pytest.raises(Exception, match="bogus_knob"):
         make_policy(EngineConfig(model="m", scheduler=spec))
     with pytest.raises(SystemExit, match="--scheduler-config"):
-        from toolkit.engine.serve import engine_config_from_args, parse_args
+        from toolkit.serve.server import engine_config_from_args, parse_args
 
         engine_config_from_args(parse_args(["--model", "m", "--scheduler-config", "{oops"]))

@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.http.fake_backend import FakeBackend, ServerThread
-from toolkit.engine.proxy import build_proxy_app
+from toolkit.http.proxy import build_proxy_app
 
 ROUTER_CONF = Path(__file__).resolve().parents[2] / "toolkit" / "conf" / "router"
 

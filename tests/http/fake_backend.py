@@ -20,7 +20,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from toolkit.engine.openai_protocol import (
+from toolkit.http.protocol import (
     CompletionChoice,
     CompletionResponse,
     CompletionUsage,

@@ -10,7 +10,7 @@ import pytest
 from toolkit.core.record import RECORD_COLUMNS
 from toolkit.core.request import Request
 from toolkit.core.trace import Trace
-from toolkit.engine.client import main, replay
+from toolkit.http.client import main, replay
 
 
 def make_trace(n: int, spread_s: float = 0.2, max_output: int = 5, prefix_len: int = 16,

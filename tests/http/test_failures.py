@@ -8,7 +8,7 @@ import time
 import httpx
 
 from tests.http.fake_backend import kill_backend
-from toolkit.engine.client import replay
+from toolkit.http.client import replay
 
 from .test_client import make_trace
 from .test_proxy import wait_until

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from toolkit.engine.openai_protocol import (
+from toolkit.http.protocol import (
     CompletionUsage,
     parse_completion_request,
     sse_info,
     usage_counts,
 )
-from toolkit.engine.proxy_view import parse_backend_metrics
+from toolkit.http.proxy_view import parse_backend_metrics
 
 
 @pytest.mark.parametrize("prompt, expected", [

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from toolkit.core.trace import Trace
-from toolkit.engine.client import replay
-from toolkit.engine.proxy import PromptTokenizer
+from toolkit.http.client import replay
+from toolkit.http.proxy import PromptTokenizer
 from toolkit.route.base import Router
 
 from .test_client import make_trace

@@ -13,7 +13,7 @@ pytest.importorskip("transformers")
 
 from toolkit.cost import specs  # noqa: E402
 from toolkit.cost.base import BatchShape  # noqa: E402
-from toolkit.engine import profile  # noqa: E402
+from toolkit.profiling import profile  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -160,12 +160,12 @@ def test_serving_probe_adds_what_http_costs(quick_profile: tuple[Path, dict[str,
     import shutil
 
     from toolkit.cost.serving import ServedCostModel
-    from toolkit.engine.profile_serving import add_serving, fit_step_token
     from toolkit.engine.tiny import build_tiny_model
+    from toolkit.profiling.serving import add_serving, fit_step_token
 
     path = tmp_path / "profile.json"
     shutil.copy(quick_profile[0], path)
-    with pytest.raises(ValueError, match="profile_serving"):
+    with pytest.raises(ValueError, match="toolkit.profiling.serving"):
         profile.load_profiled_cost_model(path, serving="http")
     with pytest.raises(ValueError, match="serving='tcp'"):
         profile.load_profiled_cost_model(path, serving="tcp")

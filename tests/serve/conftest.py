@@ -63,7 +63,7 @@ def tiny_model_dir() -> Path:
 def server(tiny_model_dir: Path) -> Iterator[ServerThread]:
     """A running engine server on the tiny model."""
     from toolkit.engine.config import EngineConfig
-    from toolkit.engine.serve import build_app
+    from toolkit.serve.server import build_app
 
     app = build_app(EngineConfig(model=str(tiny_model_dir), **SERVER_KW))
     srv = ServerThread(app).start()

@@ -108,7 +108,7 @@ def test_non_streamed_disconnect_aborts_the_request(server: ServerThread):
 def test_streams_stay_exact_under_preemption(tiny_model_dir):
     from toolkit.engine import LLM, SamplingParams
     from toolkit.engine.config import EngineConfig
-    from toolkit.engine.serve import build_app
+    from toolkit.serve.server import build_app
 
     kw = dict(num_kv_blocks=40, block_size=4, chunk_size=12, engine_id=1)
     rng = random.Random(9)

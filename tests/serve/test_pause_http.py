@@ -19,7 +19,7 @@ TIMEOUT_S = 3.0
 @pytest.fixture(scope="module")
 def pause_server(tiny_model_dir: Path):
     from toolkit.engine.config import EngineConfig
-    from toolkit.engine.serve import build_app
+    from toolkit.serve.server import build_app
 
     config = EngineConfig(model=str(tiny_model_dir), pause_policy={"_target_": "toolkit.sched.pause.SwapPausePolicy"},
                           pause_timeout_s=TIMEOUT_S, **SERVER_KW)

@@ -13,10 +13,10 @@ from tests.serve.conftest import ServerThread
 def test_load_client_through_proxy_to_two_engine_servers(tiny_model_dir: Path):
     from toolkit.core.request import Request
     from toolkit.core.trace import Trace
-    from toolkit.engine.client import replay
     from toolkit.engine.config import EngineConfig
-    from toolkit.engine.proxy import build_proxy_app
-    from toolkit.engine.serve import build_app
+    from toolkit.http.client import replay
+    from toolkit.http.proxy import build_proxy_app
+    from toolkit.serve.server import build_app
 
     started: list[ServerThread] = []
     try:

@@ -153,7 +153,7 @@ def test_invalid_json_gets_400(client):
 
 def test_request_exceeding_the_kv_pool_is_rejected(tiny_model_dir):
     from toolkit.engine.config import EngineConfig
-    from toolkit.engine.serve import build_app
+    from toolkit.serve.server import build_app
 
     app = build_app(EngineConfig(model=str(tiny_model_dir), num_kv_blocks=8, block_size=4,
                                  max_model_len=64))
@@ -181,7 +181,7 @@ def test_health_models_and_metrics(client):
                 "num_requests_finished", "num_requests_aborted"):
         assert isinstance(body[key], (int, float)), key
     assert body["kv_capacity_tokens"] == MAX_MODEL_LEN and body["engine_id"] == 3
-    from toolkit.engine.proxy_view import parse_backend_metrics
+    from toolkit.http.proxy_view import parse_backend_metrics
 
     parsed = parse_backend_metrics(m.headers["content-type"], m.text)
     assert parsed is not None and set(parsed) >= {"num_running", "window_hit_ratio"}
@@ -191,7 +191,7 @@ def test_in_process_app_over_asgi_transport(tiny_model_dir):
     import asyncio
 
     from toolkit.engine.config import EngineConfig
-    from toolkit.engine.serve import build_app
+    from toolkit.serve.server import build_app
 
     app = build_app(EngineConfig(model=str(tiny_model_dir), num_kv_blocks=64, block_size=4,
                                  engine_id=5))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.engine.vllm_server import (
+from toolkit.http.vllm_server import (
     REPO_ROOT,
     ServerHandle,
     default_vllm_python,
@@ -33,12 +33,12 @@ def vllm_python() -> Path:
 def vllm_model_dir(vllm_python: Path) -> Path:
     """The toolkit's tiny model (built if missing), checked to suit vLLM's CPU attention."""
     try:
-        from toolkit.engine.vllm_server import vllm_tiny_model
+        from toolkit.http.vllm_server import vllm_tiny_model
 
         return vllm_tiny_model()
     except ImportError:  # no transformers here: build it with the vLLM environment's
         out = subprocess.run(
-            [str(vllm_python), "-c", "from toolkit.engine.vllm_server import vllm_tiny_model;"
+            [str(vllm_python), "-c", "from toolkit.http.vllm_server import vllm_tiny_model;"
              "print(vllm_tiny_model())"],
             cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=True,
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.engine.vllm_server import (
+from toolkit.http.vllm_server import (
     ServerHandle,
     http_get,
     post_json,

@@ -1,4 +1,4 @@
-"""Cost models from a profile that `python -m toolkit.engine.profile` wrote.
+"""Cost models from a profile that `python -m toolkit.profiling.profile` wrote.
 
 The file has the layout of `../shared/calibration/h200_llama_profile.json` plus, per model
 entry, its `spec` (a `ModelSpec` as a dict), the `mixed` check rows and the `wake` rows. No
@@ -52,7 +52,7 @@ def load_profiled_cost_model(path: str | Path, tp: int = 1, model: str | None = 
     first iteration after idleness pays the measured arrival path (`wake[]`). `use_mean`
     prices steps by each point's mean (`mean_s`, where the file has it) instead of its
     median: what a run's latencies add up. `serving='http'` adds what the HTTP serving path
-    costs (`serving.http`, measured by `python -m toolkit.engine.profile_serving`; see
+    costs (`serving.http`, measured by `python -m toolkit.profiling.serving`; see
     `toolkit.cost.serving.ServedCostModel`); 'none' prices the engine alone."""
     if serving not in SERVING_PATHS:
         raise ValueError(f"serving={serving!r}: expected one of {', '.join(SERVING_PATHS)}")
@@ -65,7 +65,7 @@ def load_profiled_cost_model(path: str | Path, tp: int = 1, model: str | None = 
     measured = entry.get("serving", {}).get(serving)
     if measured is None:
         raise ValueError(f"{path}: no serving.{serving} entry (run python -m "
-                         f"toolkit.engine.profile_serving --profile {path})")
+                         f"toolkit.profiling.serving --profile {path})")
     return ServedCostModel.from_entry(cost, measured)
 
 
@@ -108,7 +108,7 @@ measured by the profiler."""
 def load_profiled_swap_model(path: str | Path, model: str | None = None,
                              block_size: int = 16) -> Any:
     """The `HostSwapModel` of a CPU engine's swaps, from a profile written here: the engine
-    gathers a context's blocks and copies them (`toolkit.engine.swap`), both at the
+    gathers a context's blocks and copies them (`toolkit.engine.host_kv`), both at the
     profile's measured copy rate (`ceilings.d2d_copy_GBps`), one copy per swap."""
     from toolkit.cost.specs import ModelSpec
     from toolkit.cost.swap import HostSwapModel

@@ -5,7 +5,7 @@ and decode tables. When a profile also holds measured mixed iterations (`mixed[]
 batch, ctx, n_new, n_cached, s), `MixedCorrectedCostModel` fits the residual of those rows
 as c0 + c1·num_decode by least squares and adds it to every iteration that has both parts.
 It also carries the measured extra time of a request arriving at an idle engine (`wake`
-rows; see `toolkit.engine.profile`).
+rows; see `toolkit.profiling.profile`).
 """
 
 from __future__ import annotations

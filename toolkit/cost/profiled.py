@@ -5,7 +5,7 @@ table of `h200_llama_profile.json`; for llama3-8b at tp 1 the CUDA-graph `prefil
 table of `h200_llama8b_graph_verify.json` replaces it wherever it has points (n_new <= 4096),
 the eager row n_new = 8192 extends it. Decode time D(batch, ctx) of one step is the
 `graph_s` column (`use_mean`: each row's `mean_s` where a profile written by
-`toolkit.engine.profile` has it, in place of `s` and `graph_s`). Gaps in a grid (the batch-256 x ctx-8192 corner) are filled by linear
+`toolkit.profiling.profile` has it, in place of `s` and `graph_s`). Gaps in a grid (the batch-256 x ctx-8192 corner) are filled by linear
 extrapolation along batch. Each table is then replaced by its lower monotone envelope
 (env[i, j] = min over all points with larger-or-equal n and ctx): eager prefills of a few
 hundred tokens are launch-bound, so a 128-token prefill can measure slower than a 512-token

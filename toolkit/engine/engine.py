@@ -23,15 +23,15 @@ from typing import Any
 import torch
 
 from toolkit.core.record import RequestRecord
-from toolkit.engine.block_manager import PagedKVManager
+from toolkit.engine.components import build_components
 from toolkit.engine.config import EngineConfig
+from toolkit.engine.host_kv import EnginePauseTiming, HostSwapSpace, timed
 from toolkit.engine.outputs import CompletionOutput, RequestOutput
+from toolkit.engine.paged_kv import PagedKVManager
 from toolkit.engine.pause import PauseManager, ResumeError, check_pause_after, make_pause_policy
 from toolkit.engine.sampling import SamplingParams
 from toolkit.engine.scheduler import EngineScheduler, StepPlan, StepResult
 from toolkit.engine.sequence import EngineSeq, make_request
-from toolkit.engine.setup import build_components
-from toolkit.engine.swap import EnginePauseTiming, HostSwapSpace, timed
 from toolkit.route.base import EngineStats
 from toolkit.sched.seq import SeqStatus
 

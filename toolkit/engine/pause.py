@@ -26,10 +26,10 @@ import torch
 
 from toolkit.core.policy import build_policy
 from toolkit.core.record import PAUSE_COLUMNS
-from toolkit.engine.block_manager import PagedKVManager
+from toolkit.engine.host_kv import EnginePauseTiming, HostSwapSpace, SwappedKV, timed
+from toolkit.engine.paged_kv import PagedKVManager
 from toolkit.engine.scheduler import EngineScheduler
 from toolkit.engine.sequence import EngineSeq
-from toolkit.engine.swap import EnginePauseTiming, HostSwapSpace, SwappedKV, timed
 from toolkit.engine.swap_queue import BlockCopy, SwapQueue
 from toolkit.sched.pause import (
     PauseAction,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from toolkit.engine.block_manager import PagedKVManager
+from toolkit.engine.paged_kv import PagedKVManager
 from toolkit.engine.sequence import EngineSeq
 from toolkit.sched.base import FCFS_KEY, LocalScheduler, RunningState
 from toolkit.sched.seq import SeqStatus

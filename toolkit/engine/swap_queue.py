@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from toolkit.engine.block_manager import PagedKVManager
+from toolkit.engine.host_kv import HostSwapSpace, SwappedKV, timed
+from toolkit.engine.paged_kv import PagedKVManager
 from toolkit.engine.sequence import EngineSeq
-from toolkit.engine.swap import HostSwapSpace, SwappedKV, timed
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ from toolkit.core.request import Request
 from toolkit.core.trace import Trace
 from toolkit.cost.base import BatchShape
 from toolkit.cost.serving import ServedCostModel
-from toolkit.engine.profile_serving import fit_step_token
+from toolkit.profiling.serving import fit_step_token
 from toolkit.sched.fcfs import FCFSScheduler
 from toolkit.sched.kv import KVManager
 from toolkit.sim.cluster import SimCluster

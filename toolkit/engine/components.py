@@ -12,10 +12,10 @@ import torch
 
 from toolkit.cache.radix import RadixCache
 from toolkit.core.policy import build_policy
-from toolkit.engine.block_manager import PagedKVManager
 from toolkit.engine.config import EngineConfig, ModelConfig
 from toolkit.engine.loader import build_model
 from toolkit.engine.model_runner import ModelRunner
+from toolkit.engine.paged_kv import PagedKVManager
 from toolkit.sched.base import LocalScheduler
 
 log = logging.getLogger(__name__)

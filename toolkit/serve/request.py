@@ -9,14 +9,14 @@ import time
 from collections import deque
 from typing import Any, NamedTuple
 
-from toolkit.engine.async_engine import EngineEvent
-from toolkit.engine.openai_protocol import (
+from toolkit.engine.sampling import SamplingParams
+from toolkit.http.protocol import (
     CompletionChoice,
     CompletionRequest,
     CompletionUsage,
     parse_completion_request,
 )
-from toolkit.engine.sampling import SamplingParams
+from toolkit.serve.async_engine import EngineEvent
 
 MAX_CHOICES = 1024
 """Most choices (prompts times `n`) one request may ask for."""

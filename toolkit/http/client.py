@@ -8,7 +8,7 @@ sends one (`prompt_tokens_details.cached_tokens` gives the cached tokens), else 
 chunks. The engine is the proxy's `x-backend-id` header (-1 without a proxy). Failures are
 recorded, never dropped. Records are the simulator's `RequestRecord`s, on the trace's clock.
 
-    python -m toolkit.engine.client --url http://127.0.0.1:8000 --trace t.jsonl \
+    python -m toolkit.http.client --url http://127.0.0.1:8000 --trace t.jsonl \
         --num-requests 200 --out records.parquet
 """
 
@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from toolkit.core.record import RequestRecord, records_to_frame
 from toolkit.core.request import Request
 from toolkit.core.trace import Trace
-from toolkit.engine.openai_protocol import sse_info
+from toolkit.http.protocol import sse_info
 
 log = logging.getLogger(__name__)
 

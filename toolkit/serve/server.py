@@ -1,6 +1,6 @@
 """The engine's OpenAI-compatible HTTP server.
 
-    python -m toolkit.engine.serve --model .cache/tiny-llama --port 8000 [--engine-id 0]
+    python -m toolkit.serve.server --model .cache/tiny-llama --port 8000 [--engine-id 0]
 
 `POST /v1/completions` takes text or token-id prompts, or a list of either (one choice per
 prompt, times `n`), with `max_tokens`, `temperature`, `top_p`, `seed`, `ignore_eos` and the
@@ -36,10 +36,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from toolkit.core.policy import load_spec
-from toolkit.engine.async_engine import AsyncLLMEngine, EngineEvent
+from toolkit.engine.components import load_tokenizer
 from toolkit.engine.config import EngineConfig
 from toolkit.engine.engine import LLMEngine
-from toolkit.engine.openai_protocol import (
+from toolkit.engine.sampling import SamplingParams
+from toolkit.http.protocol import (
     CompletionChoice,
     CompletionResponse,
     ModelCard,
@@ -47,9 +48,8 @@ from toolkit.engine.openai_protocol import (
     error_body,
     parse_resume_request,
 )
-from toolkit.engine.sampling import SamplingParams
-from toolkit.engine.serve_request import Job, Stream, prepare_jobs, tool_token_ids
-from toolkit.engine.setup import load_tokenizer
+from toolkit.serve.async_engine import AsyncLLMEngine, EngineEvent
+from toolkit.serve.request import Job, Stream, prepare_jobs, tool_token_ids
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ def build_app(engine_config: EngineConfig | LLMEngine, model_name: str | None = 
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line of `python -m toolkit.engine.serve`."""
+    """The command line of `python -m toolkit.serve.server`."""
     p = argparse.ArgumentParser(description="OpenAI-compatible server of the toolkit's engine")
     p.add_argument("--model", required=True, help="model folder (config.json, weights, tokenizer)")
     p.add_argument("--host", default="127.0.0.1")

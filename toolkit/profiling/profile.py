@@ -1,6 +1,6 @@
 """Profile the real engine on this device into a calibration file the profiled cost model reads.
 
-Usage: python -m toolkit.engine.profile --model DIR|tiny --out FILE.json [--device cpu|cuda]
+Usage: python -m toolkit.profiling.profile --model DIR|tiny --out FILE.json [--device cpu|cuda]
        [--quick] [--grid-n-new 1,4,16] [--grid-n-cached 0,256] [--grid-batch 1,2]
        [--grid-ctx 16,128] [--threads N] [--temperature 0]
 
@@ -33,7 +33,7 @@ The file has the layout of `../shared/calibration/h200_llama_profile.json` plus,
 entry, its `spec` (a `toolkit.cost.specs.ModelSpec` as a dict). Build a cost model from it
 with `toolkit.cost.engine_profile.load_profiled_cost_model(path)`, or `register_profile(path)`
 first to reach it by name through `toolkit.cost.factory.make_cost_model` (both re-exported
-here). The grid and the probe that drives the engine live in `toolkit.engine.profile_probe`.
+here). The grid and the probe that drives the engine live in `toolkit.profiling.probe`.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.cost.engine_profile import device_spec, load_profiled_cost_model, register_profile
-from toolkit.engine.profile_probe import FULL_GRID, MIXED, QUICK_GRID, EngineProbe, ProfileSettings
+from toolkit.profiling.probe import FULL_GRID, MIXED, QUICK_GRID, EngineProbe, ProfileSettings
 
 __all__ = ["FULL_GRID", "MIXED", "PROFILE_VERSION", "QUICK_GRID", "EngineProbe",
            "ProfileSettings", "device_spec", "load_profiled_cost_model", "profile_engine",
@@ -246,7 +246,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m toolkit.engine.profile",
+    p = argparse.ArgumentParser(prog="python -m toolkit.profiling.profile",
                                 description=__doc__.splitlines()[0])
     p.add_argument("--model", default="tiny", help="model folder, or 'tiny'")
     p.add_argument("--out", required=True, help="calibration JSON to write")

@@ -1,5 +1,5 @@
 """The engine profiler's grid and its probe: one `LLMEngine` driven through synthetic batches,
-single steps timed (see `toolkit.engine.profile` for what each table measures)."""
+single steps timed (see `toolkit.profiling.profile` for what each table measures)."""
 
 from __future__ import annotations
 

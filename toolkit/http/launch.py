@@ -66,7 +66,7 @@ def proxy_server(urls: list[str], router: Any, tokenizer: str | None) -> Iterato
     """Serve the router proxy over `urls` on a free loopback port in a thread."""
     import uvicorn
 
-    from toolkit.engine.proxy import build_proxy_app
+    from toolkit.http.proxy import build_proxy_app
 
     app = build_proxy_app(urls, router, tokenizer=tokenizer)
     port = free_port()

@@ -24,7 +24,7 @@ import httpx
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from toolkit.core.request import Request
-from toolkit.engine.openai_protocol import error_body, sse_info, usage_counts
+from toolkit.http.protocol import error_body, sse_info, usage_counts
 from toolkit.route.base import EngineStats, RequestEvent, Router
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,9 @@
 """Profile what the HTTP serving path adds to the engine's own step times, into a profile.
 
-Usage: python -m toolkit.engine.profile_serving --profile FILE.json [--model DIR|tiny]
+Usage: python -m toolkit.profiling.serving --profile FILE.json [--model DIR|tiny]
        [--engines 2] [--threads 1] [--num-kv-blocks 512] [--quick]
 
-`FILE.json` is a profile `python -m toolkit.engine.profile` wrote for the same model on this
+`FILE.json` is a profile `python -m toolkit.profiling.profile` wrote for the same model on this
 device (one thread per engine). The probe starts `--engines` engine servers (one process
 each, as `backend=engine` does) behind the round-robin router proxy, which runs in a thread of
 this process beside the streaming client: the whole stack of a real run, sharing this
@@ -49,8 +49,8 @@ PROMPT_LEN, OUTPUT_LEN, IDLE_GAP_S = 64, 48, 0.2
 
 def engine_commands(model_dir: str, ports: Sequence[int], num_kv_blocks: int,
                     max_num_seqs: int) -> list[list[str]]:
-    """The `python -m toolkit.engine.serve` command lines of the probe's engines."""
-    return [[sys.executable, "-m", "toolkit.engine.serve", "--model", model_dir,
+    """The `python -m toolkit.serve.server` command lines of the probe's engines."""
+    return [[sys.executable, "-m", "toolkit.serve.server", "--model", model_dir,
              "--host", "127.0.0.1", "--port", str(port), "--engine-id", str(i),
              "--block-size", "16", "--num-kv-blocks", str(num_kv_blocks), "--max-num-seqs", str(max_num_seqs), "--seed", "0"]
             for i, port in enumerate(ports)]
@@ -139,8 +139,8 @@ def measure_http(model_dir: str, profile_path: str | Path, *, engines: int = 2,
     """The `serving.http` entry: measured rows, the profile's prices of the same steps, and
     the fit the simulator charges (see the module docstring)."""
     from toolkit.cost.engine_profile import load_profiled_cost_model
-    from toolkit.engine.launch import free_port, proxy_server, serve_processes
-    from toolkit.engine.proxy import ROUND_ROBIN
+    from toolkit.http.launch import free_port, proxy_server, serve_processes
+    from toolkit.http.proxy import ROUND_ROBIN
 
     cost = load_profiled_cost_model(profile_path)
     vocab = int(json.loads((Path(model_dir) / "config.json").read_text())["vocab_size"])
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--quick", action="store_true", help="fewer batches and repeats")
     a = ap.parse_args(argv)
     if not Path(a.profile).exists():
-        ap.error(f"--profile {a.profile}: no such file (run python -m toolkit.engine.profile)")
+        ap.error(f"--profile {a.profile}: no such file (run python -m toolkit.profiling.profile)")
     model = a.model
     if model == "tiny":
         from toolkit.engine.tiny import build_tiny_model

@@ -8,7 +8,7 @@ tree from the prompts it forwards. A backend that fails (connection error, dropp
 or 5xx) is marked dead and the request gets a 502 naming the reason; health probes bring
 the backend back. `GET /metrics` reports per-backend outstanding, routed and failed counts.
 
-    python -m toolkit.engine.proxy --backend http://127.0.0.1:8001 \
+    python -m toolkit.http.proxy --backend http://127.0.0.1:8001 \
         --backend http://127.0.0.1:8002 \
         --router-config toolkit/conf/router/preble_e2.yaml --port 8000
 """
@@ -31,8 +31,8 @@ from fastapi.responses import JSONResponse, Response
 from toolkit.core.policy import build_policy, load_spec
 from toolkit.core.request import Request
 from toolkit.cost.base import CostModel
-from toolkit.engine.openai_protocol import CompletionRequest, error_body, parse_completion_request
-from toolkit.engine.proxy_view import BackendView, Forwarder, parse_backend_metrics
+from toolkit.http.protocol import CompletionRequest, error_body, parse_completion_request
+from toolkit.http.proxy_view import BackendView, Forwarder, parse_backend_metrics
 from toolkit.route.base import Router
 
 log = logging.getLogger(__name__)
