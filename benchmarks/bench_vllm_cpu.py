@@ -23,11 +23,9 @@ from typing import NamedTuple
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernels"))  # llmserve_kernels
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from toolkit.http.launch import free_port, launch, post_json  # noqa: E402
 from toolkit.http.vllm_server import (  # noqa: E402
     default_vllm_python,
-    free_port,
-    launch,
-    post_json,
     start_vllm_server,
     vllm_tiny_model,
 )

@@ -7,14 +7,13 @@ Usage: python scripts/http_extra_e2e.py MODEL_DIR VLLM_PYTHON ROUTER_CONFIG
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import sys
 
 from toolkit.core.request import Request
 from toolkit.core.trace import Trace
 from toolkit.http.client import replay
-from toolkit.http.launch import wait_healthy
-from toolkit.http.vllm_server import free_port, start_vllm_server
+from toolkit.http.launch import free_port, launch
+from toolkit.http.vllm_server import start_vllm_server
 
 
 def main(model: str, vllm_python: str, router_config: str) -> None:
@@ -22,18 +21,13 @@ def main(model: str, vllm_python: str, router_config: str) -> None:
         raise SystemExit("torch is installed in this venv")
     with start_vllm_server(model, python=vllm_python) as vllm:
         port = free_port()
-        proxy = subprocess.Popen([sys.executable, "-m", "toolkit.http.proxy", "--backend",
-                                  vllm.url, "--router-config", router_config, "--port", str(port)])
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_healthy(url, 60, proxy)
+        command = [sys.executable, "-m", "toolkit.http.proxy", "--backend", vllm.url,
+                   "--router-config", router_config, "--port", str(port)]
+        with launch("proxy", command, port, startup_timeout_s=60) as proxy:
             trace = Trace([Request(f"r{i}", 0.2 * i, 8,
                                    prompt_token_ids=[5 + i % 3] * 40 + list(range(10, 30)))
                            for i in range(10)])
-            records = replay(trace, url, progress=False)
-        finally:
-            proxy.terminate()
-            proxy.wait(10)
+            records = replay(trace, proxy.url, progress=False)
     failed = [r for r in records if r.failed]
     print(f"{len(records)} requests through the proxy to vLLM, {len(failed)} failed, "
           f"{sum(r.num_output_tokens for r in records)} tokens")

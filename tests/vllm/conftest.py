@@ -13,12 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.http.vllm_server import (
-    REPO_ROOT,
-    ServerHandle,
-    default_vllm_python,
-    start_vllm_server,
-)
+from toolkit.http.launch import ServerHandle
+from toolkit.http.vllm_server import REPO_ROOT, default_vllm_python, start_vllm_server
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.http.vllm_server import (
-    ServerHandle,
-    http_get,
-    post_json,
-    start_sglang_router,
-    start_vllm_server,
-)
+from toolkit.http.launch import ServerHandle, http_get, post_json
+from toolkit.http.vllm_server import start_sglang_router, start_vllm_server
 
 pytestmark = [pytest.mark.vllm, pytest.mark.xdist_group("vllm")]
 

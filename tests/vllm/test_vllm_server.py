@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from toolkit.http.vllm_server import ServerHandle, http_get, post_json
+from toolkit.http.launch import ServerHandle, http_get, post_json
 
 pytestmark = [pytest.mark.vllm, pytest.mark.xdist_group("vllm")]
 

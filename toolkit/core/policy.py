@@ -9,9 +9,9 @@ config is the only registry; there are no tables of names.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -33,6 +33,27 @@ def build_policy(spec: DictConfig | Mapping[str, Any], **kwargs: Any) -> Any:
 
     spec = {k: v for k, v in policy_spec(spec).items() if k != "_partial_"}
     return instantiate(spec, **kwargs)
+
+
+P = TypeVar("P")
+
+
+def resolve_policy(spec: Any, kind: type[P], option: str,
+                   default: Callable[[], P] | None = None, **kwargs: Any) -> P:
+    """The `kind` object `spec` is, or builds from its config node (with `kwargs`), or, for
+    None, `default()`; a ValueError naming `option` for anything else or another class."""
+    if isinstance(spec, kind):
+        return spec
+    if spec is None and default is not None:
+        return default()
+    if not isinstance(spec, Mapping):
+        accepted = " or None" if default is not None else ""
+        raise ValueError(f"{option}: expected a {kind.__name__} or its config (a mapping with "
+                         f"_target_){accepted}, got {spec!r}")
+    policy = build_policy(spec, **kwargs)
+    if not isinstance(policy, kind):
+        raise ValueError(f"{option}: {spec['_target_']} is not a {kind.__name__}")
+    return policy
 
 
 def load_spec(source: str) -> dict[str, Any]:

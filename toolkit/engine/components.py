@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import torch
 
 from toolkit.cache.radix import RadixCache
-from toolkit.core.policy import build_policy
+from toolkit.core.policy import resolve_policy
 from toolkit.engine.config import EngineConfig, ModelConfig
 from toolkit.engine.loader import build_model
 from toolkit.engine.model_runner import ModelRunner
@@ -44,22 +43,14 @@ def resolve_dtype(name: str, cfg: ModelConfig) -> torch.dtype:
 
 def make_policy(config: EngineConfig) -> LocalScheduler:
     """The local scheduler `config.scheduler` is or describes (see `EngineConfig`)."""
-    spec = config.scheduler
-    if isinstance(spec, LocalScheduler):
-        return spec
-    if spec is None:
+    def fcfs() -> LocalScheduler:
         from toolkit.sched.fcfs import FCFSScheduler
 
         return FCFSScheduler(chunked_prefill=config.chunked_prefill, chunk_size=config.chunk_size,
                              max_prefill_tokens=config.max_prefill_tokens,
                              max_running=config.max_num_seqs)
-    if not isinstance(spec, Mapping):
-        raise ValueError(f"scheduler: expected a LocalScheduler, its config (a mapping with "
-                         f"_target_) or None, got {spec!r}")
-    policy = build_policy(spec)
-    if not isinstance(policy, LocalScheduler):
-        raise ValueError(f"scheduler: {spec['_target_']} is not a LocalScheduler")
-    return policy
+
+    return resolve_policy(config.scheduler, LocalScheduler, "scheduler", fcfs)
 
 
 def load_tokenizer(path: str | Path | None) -> Any:

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
-from toolkit.core.policy import build_policy
+from toolkit.core.policy import resolve_policy
 from toolkit.core.record import PAUSE_COLUMNS
 from toolkit.engine.host_kv import EnginePauseTiming, HostSwapSpace, SwappedKV, timed
 from toolkit.engine.paged_kv import PagedKVManager
@@ -47,17 +46,7 @@ simulator's pause columns."""
 def make_pause_policy(spec: Any) -> PausePolicy:
     """The pause policy `spec` is (a `PausePolicy`) or describes (its config node: a mapping
     with `_target_` and settings, see `toolkit.core.policy`); None: preserve."""
-    if isinstance(spec, PausePolicy):
-        return spec
-    if spec is None:
-        return PreservePausePolicy()
-    if not isinstance(spec, Mapping):
-        raise ValueError(f"pause_policy: expected a PausePolicy, its config (a mapping with "
-                         f"_target_) or None, got {spec!r}")
-    policy = build_policy(spec)
-    if not isinstance(policy, PausePolicy):
-        raise ValueError(f"pause_policy: {spec['_target_']} is not a PausePolicy")
-    return policy
+    return resolve_policy(spec, PausePolicy, "pause_policy", PreservePausePolicy)
 
 
 def check_pause_after(pause_after: Any) -> tuple[int, ...]:

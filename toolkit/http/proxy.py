@@ -28,7 +28,7 @@ from fastapi import FastAPI
 from fastapi import Request as HttpRequest
 from fastapi.responses import JSONResponse, Response
 
-from toolkit.core.policy import build_policy, load_spec
+from toolkit.core.policy import load_spec, resolve_policy
 from toolkit.core.request import Request
 from toolkit.cost.base import CostModel
 from toolkit.http.protocol import CompletionRequest, error_body, parse_completion_request
@@ -50,10 +50,7 @@ def build_router(spec: Mapping[str, Any], num_engines: int, seed: int = 0,
         from toolkit.cost.factory import make_cost_model
 
         cost = make_cost_model("roofline", "llama3-8b", "h100")
-    router = build_policy(spec, num_engines=num_engines, seed=seed, cost=cost)
-    if not isinstance(router, Router):
-        raise ValueError(f"router: {spec['_target_']} is not a Router")
-    return router
+    return resolve_policy(spec, Router, "router", num_engines=num_engines, seed=seed, cost=cost)
 
 
 class PromptTokenizer:
