@@ -1,0 +1,123 @@
+"""The makespan model and the budgets, against the notes' numbers and hand-derived cases."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from toolkit.spec.base import SeqKey
+from toolkit.spec.budget import ClassBudget, LengthAwareBudget, NoBudget, UniformBudget
+from toolkit.spec.makespan import (
+    budget_for_passes,
+    fit_step_time,
+    passes,
+    plan_cost,
+    printed_eq7,
+    solve_budget,
+)
+
+CALIBRATION = Path(__file__).resolve().parents[2].parent / "shared" / "calibration"
+
+
+def test_step_time_fit_matches_the_notes():
+    """das.md §4: one linear fit of the H200 verify table gives c_base 5.71 ms,
+    c_tok 0.028 ms/token, mean relative error 10.8%."""
+    path = CALIBRATION / "h200_verify_tp_gather.jsonl"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows = [r for r in rows if r.get("part") == "A_verify"]
+    fit = fit_step_time([r["tokens"] for r in rows], [r["ms"] / 1e3 for r in rows])
+    assert fit.c_base == pytest.approx(5.71e-3, abs=0.005e-3)
+    assert fit.c_tok == pytest.approx(0.028e-3, abs=0.0005e-3)
+    assert fit.mean_rel_error == pytest.approx(0.108, abs=0.001)
+
+
+def test_fit_rejects_too_few_points():
+    with pytest.raises(ValueError, match="fit_step_time"):
+        fit_step_time([1], [1.0])
+
+
+def test_worked_example_of_the_notes():
+    """l=1000, k=0.8, alpha=1, N=500: printed Eq. 7 gives 511, which yields 680 passes;
+    the correct inverse gives 981."""
+    assert printed_eq7(1000, 500, 1, 0.8) == pytest.approx(510.8, abs=0.1)
+    assert passes(1000, printed_eq7(1000, 500, 1, 0.8), 1, 0.8) == pytest.approx(680, abs=0.5)
+    assert budget_for_passes(1000, 500, 1, 0.8) == pytest.approx(980.8, abs=0.1)
+    assert passes(1000, budget_for_passes(1000, 500, 1, 0.8), 1, 0.8) == pytest.approx(500)
+    assert budget_for_passes(1000, 1000, 1, 0.8) == 0
+    assert math.isinf(budget_for_passes(1000, 100, 1, 0.8))  # below l (1 - k) = 200
+
+
+def test_one_request_optimum_by_hand():
+    """One request: c_base = c_tok / (alpha (k - 1 + N/l)) gives N = l (1 - k + c_tok /
+    (alpha c_base))."""
+    n, a, k, cb, ct = 2000.0, 0.7, 0.9, 5e-3, 5e-5
+    plan = solve_budget([n], [a], [k], cb, ct)
+    assert plan.n_fwd == pytest.approx(n * (1 - k + ct / (a * cb)), rel=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(10, 5000), min_size=1, max_size=8),
+       st.floats(0.3, 1.0), st.floats(0.5, 1.0), st.floats(1e-4, 1e-2))
+def test_solver_beats_a_grid_over_pass_counts(lengths, alpha, k, ratio):
+    cb, ct = 5e-3, 5e-3 * ratio
+    plan = solve_budget(lengths, [alpha] * len(lengths), [k] * len(lengths), cb, ct)
+    lo = max(ln * (1 - k) for ln in lengths)
+    grid = np.linspace(lo + 1e-6 * max(lengths), max(lengths), 4001)
+    best = min(plan_cost(n, lengths, [alpha] * len(lengths), [k] * len(lengths), cb, ct)
+               for n in grid)
+    assert plan.cost_s <= best * (1 + 1e-6)
+    for ln, b in zip(lengths, plan.budgets):
+        assert (b == 0) == (ln <= plan.n_fwd)
+
+
+def _history(budget, lengths_by_problem, epochs=2):
+    for _ in range(epochs):
+        for problem, lengths in lengths_by_problem.items():
+            for i, n in enumerate(lengths):
+                budget.finish(SeqKey(problem, i), n)
+        budget.new_epoch()
+
+
+def test_length_aware_gives_short_problems_nothing_and_long_ones_most():
+    b = LengthAwareBudget(c_base=5.7e-3, c_tok=2.8e-5)
+    _history(b, {"short": [50, 60], "mid": [900, 1100], "long": [3800, 4200]})
+    keys = [SeqKey(p, i) for p in ("short", "mid", "long") for i in range(2)]
+    b.start_step(keys)
+    ks = {p: b.draft_len(SeqKey(p, 0), 0) for p in ("short", "mid", "long")}
+    assert ks["short"] == 0 and ks["long"] > ks["mid"] >= 0
+    assert b.draft_len(SeqKey("new", 0), 0) == b.cold_k
+
+
+def test_length_aware_repredicts_a_sample_that_outlives_its_problem():
+    b = LengthAwareBudget(c_base=5.7e-3, c_tok=2.8e-5)
+    _history(b, {"short": [50, 60], "long": [3800, 4200]})
+    b.start_step([SeqKey("short", 0), SeqKey("long", 0)])
+    assert b.draft_len(SeqKey("short", 0), 10) == 0
+    assert b.draft_len(SeqKey("short", 0), 4000) > 0
+
+
+def test_class_budget_follows_run_time_class():
+    b = ClassBudget(budgets=(0, 4, 12), quantiles=(0.5, 0.9))
+    _history(b, {"a": [100] * 9 + [5000], "b": [1000] * 10, "c": [100] * 10})
+    assert b.draft_len(SeqKey("c", 0), 0) == 0  # short start class
+    assert b.draft_len(SeqKey("b", 0), 0) == 4  # medium
+    assert b.draft_len(SeqKey("a", 0), 0) == 0  # mostly short ...
+    assert b.draft_len(SeqKey("a", 0), 2000) == 12  # ... but still running at 2000: long
+    assert b.draft_len(SeqKey("z", 0), 0) == b.cold_k
+
+
+def test_baselines():
+    assert NoBudget().draft_len(SeqKey(0, 0), 0) == 0
+    assert UniformBudget(5).draft_len(SeqKey(0, 0), 99) == 5
+    with pytest.raises(ValueError, match="UniformBudget"):
+        UniformBudget(-1)
+    with pytest.raises(ValueError, match="ClassBudget"):
+        ClassBudget(budgets=(1, 2))

@@ -1,0 +1,177 @@
+"""A depth-bounded suffix trie over token streams, built online.
+
+Every substring of length <= `depth` of the inserted streams is a path from the root; a
+node's weight `w` is the summed weight of that substring's occurrences. Several streams grow
+at once (the G samples of one problem): each keeps the nodes its current suffixes end at,
+so appending a token costs O(depth) dictionary steps. Weights only grow while a trie lives,
+so each node keeps its heaviest child (ties: the smaller token id) as it is updated and a
+greedy draft costs O(1) per token. Forgetting is done by building a new trie (DAS's window).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+
+class Node:
+    """One substring: its weight, its children's summed weight, its heaviest child."""
+
+    __slots__ = ("w", "kw", "kids", "best")
+
+    def __init__(self) -> None:
+        self.w = 0.0
+        self.kw = 0.0
+        self.kids: dict[int, Node] = {}
+        self.best = -1
+
+
+class SuffixTrie:
+    """All substrings of length <= `depth` of the streams appended to it, weighted."""
+
+    def __init__(self, depth: int) -> None:
+        if depth < 2:
+            raise ValueError(f"SuffixTrie: depth must be >= 2, got {depth}")
+        self.depth = depth
+        self.root = Node()
+        self.num_tokens = 0
+        self._open: dict[Hashable, list[Node]] = {}
+
+    def append(self, stream: Hashable, tokens: Sequence[int], weight: float = 1.0) -> None:
+        """Extend `stream` by `tokens`; each new substring occurrence adds `weight`."""
+        ends = self._open.get(stream, [])
+        keep = self.depth - 1
+        for t in tokens:
+            nxt = []
+            for node in (self.root, *ends):
+                kid = node.kids.get(t)
+                if kid is None:
+                    kid = node.kids[t] = Node()
+                kid.w += weight
+                node.kw += weight
+                b = node.best
+                if b != t and (b < 0 or kid.w > node.kids[b].w
+                               or (kid.w == node.kids[b].w and t < b)):
+                    node.best = t
+                nxt.append(kid)
+            ends = nxt[:keep]
+        self._open[stream] = ends
+        self.num_tokens += len(tokens)
+
+    def close(self, stream: Hashable) -> None:
+        """`stream` ended: a later append with the same name starts a new one."""
+        self._open.pop(stream, None)
+
+    def close_all(self) -> None:
+        """Every stream ended."""
+        self._open.clear()
+
+    def insert(self, tokens: Sequence[int], weight: float = 1.0) -> None:
+        """Add one whole sequence."""
+        marker = object()
+        self.append(marker, tokens, weight)
+        self.close(marker)
+
+    def walk(self, tokens: Sequence[int]) -> Node | None:
+        """The node of `tokens` as a substring, or None when it never occurred."""
+        node = self.root
+        for t in tokens:
+            node = node.kids.get(t)
+            if node is None:
+                return None
+        return node
+
+    def match(self, context: Sequence[int], max_len: int) -> tuple[int, Node | None]:
+        """The longest suffix of `context`, at most `max_len` tokens, that occurred with a
+        token after it: (its length, its node); (0, None) when there is none.
+
+        Having a continuation is monotone in the suffix's length (a shorter suffix of a
+        substring occurs wherever the longer one does), so a binary search finds it."""
+        lo, hi, found = 0, min(max_len, len(context), self.depth - 1), None
+        n = len(context)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            node = self.walk(context[n - mid:])
+            if node is not None and node.kids:
+                lo, found = mid, node
+            else:
+                hi = mid - 1
+        return lo, found
+
+    def remove(self, tokens: Sequence[int], weight: float = 1.0) -> None:
+        """Take back one whole sequence added with `insert(tokens, weight)`. Exact only for
+        weights that add and subtract exactly (unit weights); emptied nodes are pruned."""
+        for i in range(len(tokens)):
+            self._remove_path(tokens[i:i + self.depth], weight)
+        self.num_tokens -= len(tokens)
+
+    def _remove_path(self, path: Sequence[int], weight: float) -> None:
+        node = self.root
+        for t in path:
+            kid = node.kids.get(t)
+            if kid is None:
+                raise KeyError(f"SuffixTrie.remove: {list(path)} was never inserted")
+            kid.w -= weight
+            node.kw -= weight
+            if kid.w <= 0:
+                del node.kids[t]
+            if node.best == t or kid.w <= 0:
+                node.best = heaviest(node)
+            if kid.w <= 0:
+                return
+            node = kid
+
+
+def heaviest(node: Node) -> int:
+    """The child token with the largest weight (ties: the smaller id); -1 when none."""
+    if not node.kids:
+        return -1
+    return min(node.kids.items(), key=lambda kv: (-kv[1].w, kv[0]))[0]
+
+
+def greedy_draft(node: Node, max_tokens: int, min_prob: float) -> tuple[list[int], list[float]]:
+    """Follow the heaviest child from `node` while the path's frequency-estimated
+    probability (the product of each step's child weight over its siblings' total) stays
+    at least `min_prob`: (tokens, path probability after each token)."""
+    tokens: list[int] = []
+    scores: list[float] = []
+    path = 1.0
+    while len(tokens) < max_tokens and node.kids:
+        kid = node.kids[node.best]
+        path *= kid.w / node.kw
+        if path < min_prob:
+            break
+        tokens.append(node.best)
+        scores.append(path)
+        node = kid
+    return tokens, scores
+
+
+def sampled_draft(node: Node, max_tokens: int, min_prob: float, rng) -> tuple[
+        list[int], list[float], list[float], list[dict[int, float]]]:
+    """Draw each draft token from the node's children in proportion to their weights
+    (`rng.random()` in [0, 1)); stop once the path probability of the drawn tokens falls
+    below `min_prob`: (tokens, proposal probabilities, path probabilities, laws)."""
+    tokens: list[int] = []
+    probs: list[float] = []
+    scores: list[float] = []
+    laws: list[dict[int, float]] = []
+    path = 1.0
+    while len(tokens) < max_tokens and node.kids:
+        law = {t: k.w / node.kw for t, k in sorted(node.kids.items())}
+        u, acc, pick = rng.random(), 0.0, None
+        for t, p in law.items():
+            acc += p
+            if u < acc:
+                pick = t
+                break
+        if pick is None:
+            pick = next(reversed(law))
+        path *= law[pick]
+        if path < min_prob:
+            break
+        tokens.append(pick)
+        probs.append(law[pick])
+        scores.append(path)
+        laws.append(law)
+        node = node.kids[pick]
+    return tokens, probs, scores, laws
