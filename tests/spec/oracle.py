@@ -23,6 +23,48 @@ def next_counts(corpus: Sequence[tuple[Sequence[int], float]], pattern: Sequence
     return counts
 
 
+def occurrences(corpus, pattern, depth) -> float:
+    """Weighted occurrences of `pattern` (only substrings up to `depth` are indexed)."""
+    n = len(pattern)
+    if n > depth:
+        return 0.0
+    pattern = list(pattern)
+    return sum(w for seq, w in corpus for i in range(len(seq) - n + 1)
+               if list(seq[i:i + n]) == pattern)
+
+
+def greedy(corpus, pattern, max_tokens, depth, min_prob):
+    """Heaviest continuations of `pattern` while the path probability (continuation count
+    over pattern occurrences) stays >= min_prob."""
+    pattern, tokens, scores, path = list(pattern), [], [], 1.0
+    while len(tokens) < max_tokens:
+        counts = next_counts(corpus, pattern, depth)
+        if not counts:
+            break
+        t = min(counts, key=lambda x: (-counts[x], x))
+        path *= counts[t] / occurrences(corpus, pattern, depth)
+        if path < min_prob:
+            break
+        tokens.append(t)
+        scores.append(path)
+        pattern.append(t)
+    return tokens, scores
+
+
+def best_over_matches(corpus, context, max_tokens, depth, min_prob=0.0, factor=1.0):
+    """SuffixDecoding's search: every match length while it occurs, best score sum, ties to
+    the longer match: (tokens, scores, match length)."""
+    best, best_score = ([], [], 0), -1.0
+    for m in range(1, min(len(context), depth - 1) + 1):
+        if occurrences(corpus, context[-m:], depth) == 0:
+            break
+        tokens, scores = greedy(corpus, context[-m:], min(max_tokens, math.floor(factor * m)),
+                                depth, min_prob)
+        if sum(scores) >= best_score:
+            best, best_score = (tokens, scores, m), sum(scores)
+    return best
+
+
 def tree_draft(corpus, context, max_tokens, depth, min_prob=0.0, factor=None):
     """(draft tokens, path probabilities, match length) by scanning the corpus."""
     if max_tokens <= 0 or not context:
@@ -33,18 +75,7 @@ def tree_draft(corpus, context, max_tokens, depth, min_prob=0.0, factor=None):
         return [], [], 0
     if factor is not None:
         max_tokens = min(max_tokens, math.floor(factor * m))
-    pattern, tokens, scores, path = list(context[-m:]), [], [], 1.0
-    while len(tokens) < max_tokens:
-        counts = next_counts(corpus, pattern, depth)
-        if not counts:
-            break
-        t = min(counts, key=lambda x: (-counts[x], x))
-        path *= counts[t] / sum(counts.values())
-        if path < min_prob:
-            break
-        tokens.append(t)
-        scores.append(path)
-        pattern.append(t)
+    tokens, scores = greedy(corpus, context[-m:], max_tokens, depth, min_prob)
     return tokens, scores, m
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.spec.oracle import prompt_lookup, tree_draft
+from tests.spec.oracle import best_over_matches, prompt_lookup, tree_draft
 from toolkit.spec.base import SeqKey
 from toolkit.spec.das import DASDrafter, StaticDrafter
 from toolkit.spec.ngram import PromptLookup
@@ -154,10 +154,11 @@ def test_suffix_decoding_matches_brute_force(outputs, cached, context, k):
         drafter.finish(SeqKey(0, i))
     kept = [s for s in outputs if s][-cached:]
     d = drafter.propose(SeqKey(0, "new"), context, k)
-    options = [tree_draft([(s, 1.0) for s in kept], context, k, 6, 0.1, 1.0),
-               tree_draft([(context, 1.0)], context, k, 6, 0.1, 1.0)]
-    best = options[1] if sum(options[1][1]) > sum(options[0][1]) else options[0]
-    assert list(d.tokens) == best[0]
+    local = best_over_matches([(context, 1.0)], context, k, 6, 0.1, 1.0)
+    glob = best_over_matches([(s, 1.0) for s in kept], context, k, 6, 0.1, 1.0)
+    want = glob if sum(glob[1]) > sum(local[1]) else local
+    assert list(d.tokens) == want[0]
+    assert list(d.scores) == pytest.approx(want[1])
 
 
 def test_bad_settings_are_rejected_by_name():

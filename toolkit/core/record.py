@@ -17,6 +17,7 @@ class RequestRecord:
 
     `first_token_s` and `finish_s` are NaN for a request that failed or never finished;
     `context_truncated` marks a request cut short by the model's context limit.
+    Speculative decoding: draft tokens verified, how many were accepted, verify steps.
     """
 
     request_id: str
@@ -34,6 +35,9 @@ class RequestRecord:
     failed: bool = False
     error: str = ""
     context_truncated: bool = False
+    num_draft_tokens: int = 0
+    num_accepted_tokens: int = 0
+    num_verify_steps: int = 0
 
 
 RECORD_COLUMNS = [f.name for f in fields(RequestRecord)]

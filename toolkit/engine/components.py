@@ -15,7 +15,10 @@ from toolkit.engine.config import EngineConfig, ModelConfig
 from toolkit.engine.loader import build_model
 from toolkit.engine.model_runner import ModelRunner
 from toolkit.engine.paged_kv import PagedKVManager
+from toolkit.engine.speculation import Speculator
 from toolkit.sched.base import LocalScheduler
+from toolkit.spec.base import Drafter
+from toolkit.spec.budget import SpecBudget, UniformBudget
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,7 @@ class EngineParts:
     policy: LocalScheduler
     max_model_len: int
     eos_token_ids: tuple[int, ...]
+    speculator: Speculator | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -51,6 +55,16 @@ def make_policy(config: EngineConfig) -> LocalScheduler:
                              max_running=config.max_num_seqs)
 
     return resolve_policy(config.scheduler, LocalScheduler, "scheduler", fcfs)
+
+
+def make_speculator(config: EngineConfig) -> Speculator | None:
+    """The drafter and budget `config` describes; None without a drafter."""
+    if config.drafter is None:
+        return None
+    drafter = resolve_policy(config.drafter, Drafter, "drafter")
+    budget = resolve_policy(config.spec_budget, SpecBudget, "spec_budget",
+                            lambda: UniformBudget(config.num_speculative_tokens))
+    return Speculator(drafter, budget, config.num_speculative_tokens)
 
 
 def load_tokenizer(path: str | Path | None) -> Any:
@@ -82,4 +96,5 @@ def build_components(config: EngineConfig) -> EngineParts:
         eos = (tokenizer.eos_token_id,)
     log.info("engine: %s on %s, %d KV blocks of %d tokens", cfg.dtype, device, num_blocks,
              config.block_size)
-    return EngineParts(cfg, tokenizer, runner, kv, make_policy(config), max_len, eos)
+    return EngineParts(cfg, tokenizer, runner, kv, make_policy(config), max_len, eos,
+                       make_speculator(config))

@@ -79,6 +79,11 @@ class EngineConfig:
     `pause_timeout_s` fails a request whose tool has not returned in time (None: never);
     `pause_cost_model` (a `toolkit.cost` `CostModel`) gives the policy its iteration times,
     else they are measured.
+
+    Speculative decoding: `drafter` is a `toolkit.spec.base.Drafter` or its config node
+    (None: no speculation); `spec_budget` a `toolkit.spec.budget.SpecBudget` or its config
+    node (None: `num_speculative_tokens` for every sequence), `num_speculative_tokens` the
+    most draft tokens a sequence verifies in one step.
     """
 
     model: str | Path | None = None
@@ -104,6 +109,9 @@ class EngineConfig:
     swap_space_tokens: int | None = None
     pause_timeout_s: float | None = None
     pause_cost_model: Any = None
+    drafter: Any = None
+    spec_budget: Any = None
+    num_speculative_tokens: int = 4
 
     def __post_init__(self) -> None:
         if self.model is None and self.model_config is None:
@@ -114,6 +122,9 @@ class EngineConfig:
             raise ValueError(f"num_kv_blocks must be positive, got {self.num_kv_blocks}")
         if self.swap_space_tokens is not None and self.swap_space_tokens < 0:
             raise ValueError(f"swap_space_tokens must be >= 0, got {self.swap_space_tokens}")
+        if self.num_speculative_tokens < 1:
+            raise ValueError(f"num_speculative_tokens must be >= 1, got "
+                             f"{self.num_speculative_tokens}")
         if self.pause_timeout_s is not None and self.pause_timeout_s <= 0:
             raise ValueError(f"pause_timeout_s must be positive, got {self.pause_timeout_s}")
 

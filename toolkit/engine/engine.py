@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import torch
@@ -53,6 +53,7 @@ class LLMEngine:
         self.max_model_len = parts.max_model_len
         self.scheduler = EngineScheduler(parts.policy, self.kv, parts.eos_token_ids,
                                          parts.max_model_len)
+        self.speculator = parts.speculator
         self.pauses = self._build_pauses(config)
         self.records: dict[str, RequestRecord] = {}
         self._seqs: dict[str, EngineSeq] = {}
@@ -78,13 +79,16 @@ class LLMEngine:
     def add_request(self, prompt: str | Sequence[int], params: SamplingParams | None = None,
                     request_id: str | None = None, arrival_s: float | None = None,
                     pause_after: Sequence[int] = (),
-                    pause_durations_s: Sequence[float] | None = None) -> str:
+                    pause_durations_s: Sequence[float] | None = None,
+                    problem: Hashable = None) -> str:
         """Queue a text or token-id prompt; return its request id. A request that can never
         fit the KV pool or the model length fails at once (`on_fail`, a failed record).
 
         `pause_after`: output lengths (each >= 1) of segments that end in a pause for a tool
         (then `max_tokens` counts the tokens after the last resume). `pause_durations_s`:
         the tools' true durations when known (a trace's oracle), shown to the pause policy.
+        `problem`: what the sequence samples, for speculation (the G samples of one prompt
+        share it; default: the request id).
         """
         params = params if params is not None else SamplingParams()
         pause_after = check_pause_after(pause_after)
@@ -100,7 +104,8 @@ class LLMEngine:
                            self.config.enable_prefix_caching, meta)
         seed = params.seed if params.seed is not None else self.config.seed * 1_000_003 + index
         gen = None if params.greedy else torch.Generator().manual_seed(seed & (2**63 - 1))
-        seq = EngineSeq(req, ids, params, gen, prompt=text, pause_after=pause_after)
+        seq = EngineSeq(req, ids, params, gen, prompt=text, pause_after=pause_after,
+                        spec_key=problem)
         self._seqs[rid] = seq
         self.records[rid] = RequestRecord(request_id=rid, arrival_s=arrival,
                                           num_prompt_tokens=len(ids),
@@ -133,6 +138,7 @@ class LLMEngine:
         rec = self.records[seq.id]
         rec.failed, rec.error = True, reason
         rec.num_pauses, rec.num_output_tokens = seq.num_pauses, seq.num_generated_total
+        self._spec_counts(seq, rec)
         seq.finish_reason = "abort"
         seq.status = SeqStatus.FINISHED
         if self.listener is not None:
@@ -205,15 +211,19 @@ class LLMEngine:
             return expired
         for seq in plan.swap_in:
             self.pauses.swap_in(seq)
+        if self.speculator is not None and plan.decode:
+            self.speculator.draft(plan, self.kv, self.max_model_len)
         tokens = self._run(plan)
         result = self.scheduler.postprocess(plan, tokens)
+        if self.speculator is not None:
+            self.speculator.after(plan, tokens, result, self.kv)
         self.num_steps += 1
         now = self.clock()
         self._pause(result.paused, now)
         self._emit(result, now)
         return expired + [self.output(s.id) for s in result.updated]
 
-    def _run(self, plan: StepPlan) -> list[int]:
+    def _run(self, plan: StepPlan) -> list[list[int]]:
         tokens, secs = timed(self.runner.run, plan)
         self.pauses.timing.observe_iteration(plan.num_tokens, secs)
         self.pauses.last_query_tokens = plan.num_tokens
@@ -250,8 +260,27 @@ class LLMEngine:
             rec.num_output_tokens = seq.num_generated_total
             rec.num_preemptions = seq.num_preemptions
             rec.num_pauses = seq.num_pauses
+            self._spec_counts(seq, rec)
             if self.listener is not None:
                 self.listener.on_finish(engine_id, seq, now)
+
+    @staticmethod
+    def _spec_counts(seq: EngineSeq, rec: RequestRecord) -> None:
+        rec.num_draft_tokens = seq.num_draft_tokens
+        rec.num_accepted_tokens = seq.num_accepted_tokens
+        rec.num_verify_steps = seq.num_verify_steps
+
+    # -- speculation -------------------------------------------------------------------
+    def start_speculation_step(self, request_ids: Sequence[str]) -> None:
+        """Let the speculation budget plan for these requests (an RL step's rollouts, added
+        and not yet decoding); nothing without speculation."""
+        if self.speculator is not None:
+            self.speculator.start_step([self._seqs[r] for r in request_ids])
+
+    def new_epoch(self) -> None:
+        """An RL step ended: the drafter and the budget move their windows."""
+        if self.speculator is not None:
+            self.speculator.new_epoch()
 
     # -- views ---------------------------------------------------------------------------
     def output(self, request_id: str) -> RequestOutput:
@@ -263,7 +292,9 @@ class LLMEngine:
         text = ""
         if (done or paused) and self.tokenizer is not None:
             text = self.tokenizer.decode(out_ids, skip_special_tokens=seq.params.skip_special_tokens)
-        completion = CompletionOutput(0, text, out_ids, "pause" if paused else seq.finish_reason)
+        completion = CompletionOutput(0, text, out_ids, "pause" if paused else seq.finish_reason,
+                                      seq.num_draft_tokens, seq.num_accepted_tokens,
+                                      seq.num_verify_steps)
         first = seq.segment_index == 0
         cached = max(seq.first_cached_tokens if first else seq.num_cached_tokens, 0)
         prompt = seq.prompt if first else None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from toolkit.engine.config import EngineConfig
@@ -31,9 +32,15 @@ class LLM:
         self, prompts: Prompt | Sequence[Prompt] | None = None,
         sampling_params: SamplingParams | Sequence[SamplingParams] | None = None,
         prompt_token_ids: Sequence[Sequence[int]] | None = None, use_tqdm: bool = False,
+        problems: Sequence[Hashable] | None = None,
     ) -> list[RequestOutput]:
         """Generate for each prompt (text, token ids, or `{"prompt": ...}` /
-        `{"prompt_token_ids": [...]}`); outputs come back in prompt order."""
+        `{"prompt_token_ids": [...]}`); outputs come back in prompt order, a prompt's
+        `SamplingParams.n` samples as its `outputs`.
+
+        `problems`: each prompt's key for speculation (a drafter's per-problem history and a
+        budget's length history); default: the prompt itself, so a prompt that comes back in
+        a later call shares its history."""
         items = _normalize(prompts, prompt_token_ids)
         if isinstance(sampling_params, Sequence):
             if len(sampling_params) != len(items):
@@ -42,7 +49,12 @@ class LLM:
         else:
             params = [sampling_params or SamplingParams()] * len(items)
         engine = self.llm_engine
-        ids = [engine.add_request(p, sp) for p, sp in zip(items, params)]
+        if problems is not None and len(problems) != len(items):
+            raise ValueError(f"problems: {len(problems)} keys for {len(items)} prompts")
+        keys = problems or [p if isinstance(p, str) else tuple(p) for p in items]
+        groups = [self._add(engine, p, sp, key) for p, sp, key in zip(items, params, keys)]
+        ids = [rid for group in groups for rid in group]
+        engine.start_speculation_step(ids)
         bar = _progress(len(ids), use_tqdm)
         while engine.has_unfinished():
             for out in engine.step():
@@ -50,9 +62,28 @@ class LLM:
                     bar.update(1)
         if bar is not None:
             bar.close()
-        outputs = [engine.output(rid) for rid in ids]
+        outputs = [self._merge([engine.output(rid) for rid in group]) for group in groups]
         engine.take_records()  # offline use keeps no history
         return outputs
+
+    @staticmethod
+    def _add(engine: LLMEngine, prompt: Any, params: SamplingParams,
+             problem: Hashable) -> list[str]:
+        """One engine request per sample; the samples of a prompt share its problem key."""
+        if params.n == 1:
+            return [engine.add_request(prompt, params, problem=problem)]
+        seeds = [None if params.seed is None else params.seed + j for j in range(params.n)]
+        return [engine.add_request(prompt, replace(params, seed=seed), problem=problem)
+                for seed in seeds]
+
+    @staticmethod
+    def _merge(outs: list[RequestOutput]) -> RequestOutput:
+        """A prompt's samples as one output with `outputs[j]` the j-th completion."""
+        first = outs[0]
+        if len(outs) > 1:
+            first.outputs = [replace(o.outputs[0], index=j) for j, o in enumerate(outs)]
+            first.finished = all(o.finished for o in outs)
+        return first
 
 
 def _normalize(prompts: Any, prompt_token_ids: Any) -> list[str | list[int]]:

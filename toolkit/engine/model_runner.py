@@ -14,6 +14,7 @@ from toolkit.engine.attention import AttentionMetadata
 from toolkit.engine.model import LlamaForCausalLM
 from toolkit.engine.sampling import sample
 from toolkit.engine.scheduler import StepPlan
+from toolkit.engine.verify import verify_greedy, verify_sampled
 
 
 @dataclass(slots=True)
@@ -63,15 +64,37 @@ class ModelRunner:
         return cache
 
     @torch.inference_mode()
-    def run(self, plan: StepPlan) -> list[int]:
-        """Run one step; return the sampled token of each `plan.sampled()` sequence."""
+    def run(self, plan: StepPlan) -> list[list[int]]:
+        """Run one step; return the new tokens of each `plan.sampled()` sequence (one, or
+        after a verify step the accepted drafts and the target's next token)."""
         sampled = plan.sampled()
         inputs = self.prepare(plan)
-        logits = self.forward_logits(inputs, decode_batch=len(plan.decode) if not plan.prefill
+        plain_decode = not plan.prefill and not plan.drafts
+        logits = self.forward_logits(inputs, decode_batch=len(plan.decode) if plain_decode
                                      else 0)
         if not sampled:
             return []
-        return sample(logits, [s.params for s in sampled], [s.generator for s in sampled])
+        if not plan.drafts:
+            tokens = sample(logits, [s.params for s in sampled], [s.generator for s in sampled])
+            return [[t] for t in tokens]
+        return self._verify(logits, plan, sampled)
+
+    def _verify(self, logits: torch.Tensor, plan: StepPlan, sampled: list) -> list[list[int]]:
+        n_prefill = len(sampled) - len(plan.decode)
+        drafts = [None] * n_prefill + list(plan.drafts)
+        out, row = [], 0
+        for seq, draft in zip(sampled, drafts):
+            n = 1 + (len(draft) if draft is not None else 0)
+            rows = logits[row:row + n]
+            row += n
+            if draft is None:
+                out.append(sample(rows, [seq.params], [seq.generator]))
+            elif seq.params.greedy:
+                out.append(verify_greedy(rows, draft.tokens))
+            else:
+                out.append(verify_sampled(rows, draft.tokens, draft.laws, seq.params,
+                                          seq.generator))
+        return out
 
     def forward_logits(self, inputs: StepInputs, decode_batch: int = 0) -> torch.Tensor:
         """Logits of the sampled rows, through a CUDA graph when one fits a decode batch."""
@@ -82,17 +105,21 @@ class ModelRunner:
         return self.model.compute_logits(hidden[inputs.logits_indices])
 
     def prepare(self, plan: StepPlan) -> StepInputs:
-        """Flatten the plan: prefill chunks first, then one token per decode."""
-        items = [(s, s.num_prefilled, n, s.num_prefilled + n == s.prefill_len)
-                 for s, n in plan.prefill]
-        items += [(s, s.num_tokens - 1, 1, True) for s in plan.decode]
+        """Flatten the plan: prefill chunks first, then per decode its last token and any
+        draft tokens (every row of a verified sequence is sampled)."""
+        items = [(s, s.num_prefilled, s.token_ids[s.num_prefilled:s.num_prefilled + n],
+                  s.num_prefilled + n == s.prefill_len, False) for s, n in plan.prefill]
+        drafts = plan.drafts or [None] * len(plan.decode)
+        items += [(s, s.num_tokens - 1, s.token_ids[-1:] + list(d.tokens if d else ()), True,
+                   d is not None) for s, d in zip(plan.decode, drafts)]
         ids: list[int] = []
         positions: list[int] = []
         slots: list[int] = []
         cu, seq_lens, tables, logits_rows = [0], [], [], []
         bs = self.block_size
-        for seq, start, n, is_sampled in items:
-            ids += seq.token_ids[start:start + n]
+        for seq, start, new_ids, is_sampled, all_rows in items:
+            n = len(new_ids)
+            ids += new_ids
             table = seq.block_table
             for pos in range(start, start + n):
                 positions.append(pos)
@@ -100,10 +127,12 @@ class ModelRunner:
             cu.append(cu[-1] + n)
             seq_lens.append(start + n)
             tables.append(table)
-            if is_sampled:
+            if all_rows:
+                logits_rows += range(cu[-2], cu[-1])
+            elif is_sampled:
                 logits_rows.append(cu[-1] - 1)
         return self._to_inputs(ids, positions, slots, cu, seq_lens, tables, logits_rows,
-                               is_decode=not plan.prefill)
+                               is_decode=not plan.prefill and not plan.drafts)
 
     def _to_inputs(self, ids: list[int], positions: list[int], slots: list[int], cu: list[int],
                    seq_lens: list[int], tables: list[list[int]], logits_rows: list[int],

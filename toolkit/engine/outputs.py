@@ -11,13 +11,18 @@ class CompletionOutput:
 
     `finish_reason` is "stop", "length", "abort", "pause" (the request paused for a tool:
     resume it with `LLMEngine.resume`), or None while it runs. With pauses, `token_ids` are
-    the current segment's tokens (those since the last resume).
+    the current segment's tokens (those since the last resume). With speculative decoding,
+    `num_draft_tokens`, `num_accepted_tokens` and `num_verify_steps` count this completion's
+    verify steps (per sample, also when a prompt has `n > 1`).
     """
 
     index: int
     text: str
     token_ids: list[int]
     finish_reason: str | None = None
+    num_draft_tokens: int = 0
+    num_accepted_tokens: int = 0
+    num_verify_steps: int = 0
 
 
 @dataclass(slots=True)

@@ -137,6 +137,26 @@ class PagedKVManager(KVManager):
             if len(seq.block_table) * self.block_size < seq.num_tokens:
                 self._hold(seq, 1)
 
+    def reserve_slots(self, seq: EngineSeq, num_tokens: int) -> int:
+        """Grow `seq`'s blocks toward room for `num_tokens` token slots (speculative tokens
+        beyond the next one), as far as free or evictable blocks allow; return the slots it
+        then has."""
+        need = self.blocks_for(num_tokens) - len(seq.block_table)
+        if need > 0:
+            self._hold(seq, min(need, len(self.free_blocks) + self.cache.evictable_size))
+        return len(seq.block_table) * self.block_size
+
+    def trim(self, seq: EngineSeq) -> None:
+        """Free the private blocks past what `seq`'s tokens need (those that held rejected
+        draft tokens)."""
+        keep = max(self.blocks_for(seq.num_tokens), seq.num_tree_blocks)
+        extra = seq.block_table[keep:]
+        if extra:
+            del seq.block_table[keep:]
+            self.free_blocks.extend(extra)
+            seq.held_tokens -= len(extra) * self.block_size
+            self.held_tokens -= len(extra) * self.block_size
+
     def allocate(self, num_tokens: int) -> bool:
         raise NotImplementedError("PagedKVManager allocates whole blocks: use grow()")
 

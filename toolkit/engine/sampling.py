@@ -13,7 +13,8 @@ class SamplingParams:
 
     `temperature == 0` is greedy. A request with `seed` samples from its own generator, so its
     output does not depend on what else is batched with it; without one the engine derives a
-    seed from its own seed and the request's position.
+    seed from its own seed and the request's position. `n` samples per prompt (offline
+    `LLM.generate`): sample j gets seed `seed + j` when `seed` is set.
     """
 
     temperature: float = 1.0
@@ -24,8 +25,11 @@ class SamplingParams:
     stop_token_ids: list[int] = field(default_factory=list)
     ignore_eos: bool = False
     skip_special_tokens: bool = True
+    n: int = 1
 
     def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"n must be >= 1, got {self.n}")
         if self.temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:

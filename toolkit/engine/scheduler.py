@@ -20,11 +20,14 @@ from toolkit.sched.seq import SeqStatus
 class StepPlan:
     """One model step: prefill chunks `(seq, num_new_tokens)` and decoding sequences;
     `swap_in` are resumed sequences admitted this step whose KV must first be copied back
-    from host memory into their new blocks."""
+    from host memory into their new blocks. `drafts`, when not empty, holds one draft (a
+    `toolkit.spec.base.Draft`, or None) per decoding sequence: its tokens are verified in
+    this step."""
 
     prefill: list[tuple[EngineSeq, int]] = field(default_factory=list)
     decode: list[EngineSeq] = field(default_factory=list)
     swap_in: list[EngineSeq] = field(default_factory=list)
+    drafts: list = field(default_factory=list)
 
     def sampled(self) -> list[EngineSeq]:
         """Sequences that get a token from this step: completed prefills, then decodes."""
@@ -33,18 +36,21 @@ class StepPlan:
 
     @property
     def num_tokens(self) -> int:
-        return sum(n for _, n in self.prefill) + len(self.decode)
+        return (sum(n for _, n in self.prefill) + len(self.decode)
+                + sum(len(d) for d in self.drafts if d is not None))
 
 
 @dataclass(slots=True)
 class StepResult:
-    """What a step changed: sequences with a new token, and which of them finished, started
-    or paused (reached a segment's end: out of the running set, KV still held)."""
+    """What a step changed: sequences with new tokens (`num_new[i]` of them for
+    `updated[i]`), and which of them finished, started or paused (reached a segment's end:
+    out of the running set, KV still held)."""
 
     updated: list[EngineSeq]
     first_token: list[EngineSeq]
     finished: list[EngineSeq]
     paused: list[EngineSeq] = field(default_factory=list)
+    num_new: list[int] = field(default_factory=list)
 
 
 class EngineScheduler:
@@ -125,34 +131,41 @@ class EngineScheduler:
         self.waiting.insert(0, seq)
         self.preempted.append(seq)
 
-    def postprocess(self, plan: StepPlan, tokens: list[int]) -> StepResult:
-        """Advance prefills, append `tokens` (one per `plan.sampled()`, in order) and retire
-        finished sequences."""
+    def postprocess(self, plan: StepPlan, tokens: list[list[int]]) -> StepResult:
+        """Advance prefills, append `tokens` (a list per `plan.sampled()` sequence, in order;
+        more than one token after a verify step, cut at a stop or the segment's end) and
+        retire finished sequences."""
         updated = plan.sampled()
         for seq, take in plan.prefill:
             seq.num_prefilled += take
         done = {id(s) for s, _ in plan.prefill if not s.in_prefill}
         if done:
             self.running.prefilling = [s for s in self.running.prefilling if id(s) not in done]
-        first, finished, paused = [], [], []
-        for seq, token in zip(updated, tokens):
+        first, finished, paused, num_new = [], [], [], []
+        for seq, new in zip(updated, tokens):
             if id(seq) in done:
                 self.kv.finish_prefill(seq)
                 self.decoding.append(seq)
                 self.running.num_decode += 1
-            seq.token_ids.append(token)
-            seq.num_generated += 1
-            if seq.num_generated == 1:
+            if seq.num_generated == 0:
                 first.append(seq)
-            if self._check_finish(seq, token):
-                finished.append(seq)
-            elif seq.num_generated >= seq.request.output_len and seq.pauses_at_segment_end:
-                paused.append(seq)
+            count = 0
+            for token in new:
+                count += 1
+                seq.token_ids.append(token)
+                seq.num_generated += 1
+                if self._check_finish(seq, token):
+                    finished.append(seq)
+                    break
+                if seq.num_generated >= seq.request.output_len and seq.pauses_at_segment_end:
+                    paused.append(seq)
+                    break
+            num_new.append(count)
         for seq in finished:
             self._retire(seq)
         for seq in paused:
             self._park(seq)
-        return StepResult(updated, first, finished, paused)
+        return StepResult(updated, first, finished, paused, num_new)
 
     def _check_finish(self, seq: EngineSeq, token: int) -> bool:
         p = seq.params

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 import torch
@@ -50,15 +50,19 @@ class EngineSeq(Seq):
     `num_generated` counts the segment's tokens, `num_generated_before` those of earlier
     segments. While paused, `paused` is set and the KV lives on the GPU (`block_table`), in
     host memory (`swapped`) or nowhere (recomputed on resume).
+
+    Speculation: `spec_key` is the problem the sequence samples (the drafter's and the
+    budget's grouping; the request id by default); the counters add up its verify steps.
     """
 
     __slots__ = ("token_ids", "params", "generator", "block_table", "num_tree_blocks",
                  "finish_reason", "prompt", "pause_after", "num_pauses", "num_generated_before",
-                 "paused", "swapped")
+                 "paused", "swapped", "spec_key", "num_draft_tokens", "num_accepted_tokens",
+                 "num_verify_steps")
 
     def __init__(self, request: Request, token_ids: Sequence[int], params: SamplingParams,
                  generator: torch.Generator | None, prompt: str | None = None,
-                 pause_after: Sequence[int] = ()) -> None:
+                 pause_after: Sequence[int] = (), spec_key: Hashable = None) -> None:
         super().__init__(request)
         self.token_ids = list(token_ids)
         self.params = params
@@ -72,6 +76,10 @@ class EngineSeq(Seq):
         self.num_generated_before = 0
         self.paused = False
         self.swapped: object | None = None
+        self.spec_key = request.id if spec_key is None else spec_key
+        self.num_draft_tokens = 0
+        self.num_accepted_tokens = 0
+        self.num_verify_steps = 0
 
     @property
     def num_tokens(self) -> int:

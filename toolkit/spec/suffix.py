@@ -1,6 +1,8 @@
-"""SuffixDecoding (Oliaro et al., arXiv 2411.04975; vLLM's `suffix` method): a global
-suffix trie over past outputs and a per-request trie over the request's own context; the
-draft comes from whichever predicts more accepted tokens."""
+"""SuffixDecoding (Oliaro et al., arXiv 2411.04975; vLLM's `suffix` method, which runs
+Snowflake's ArcticInference): a global suffix trie over past outputs and a per-request trie
+over the request's own context (prompt and output); each is searched over every match
+length, and the draft comes from whichever predicts more accepted tokens (ties: the
+request's own)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,8 @@ import random
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 
-from toolkit.spec.base import Draft, Drafter, SeqKey
-from toolkit.spec.tree_draft import better, draft_from
+from toolkit.spec.base import EMPTY, Draft, Drafter, SeqKey
+from toolkit.spec.tree_draft import best_over_matches, better, draft_from
 from toolkit.spec.trie import SuffixTrie
 
 
@@ -17,7 +19,9 @@ class SuffixDecoding(Drafter):
     """Global trie of the last `max_cached_requests` outputs (oldest evicted first, as
     vLLM does), per-request trie of the context; draft length at most `factor` x match
     length, tokens kept while the path probability is >= `min_prob`. Defaults are vLLM's:
-    depth 24, factor 1.0, min probability 0.1, 10,000 cached requests.
+    depth 24, factor 1.0, min probability 0.1, 10,000 cached requests. With `sample=True`
+    the draft is drawn from the continuation frequencies at the longest match (a random
+    proposal, verified against its law) instead.
 
     Outputs enter the global trie online, as `observe` hands over verified tokens."""
 
@@ -35,10 +39,16 @@ class SuffixDecoding(Drafter):
         self._local: dict[Hashable, tuple[SuffixTrie, int]] = {}
 
     def propose(self, key: SeqKey, context: Sequence[int], max_tokens: int) -> Draft:
+        if max_tokens <= 0 or not context:
+            return EMPTY
         local = self._local_trie(key.seq, context)
-        kw = dict(min_prob=self.min_prob, factor=self.factor, rng=self.rng)
-        return better(draft_from(self.global_trie, context, max_tokens, **kw),
-                      draft_from(local, context, max_tokens, **kw))
+        if self.rng is not None:
+            kw = dict(min_prob=self.min_prob, factor=self.factor, rng=self.rng)
+            return better(draft_from(local, context, max_tokens, **kw),
+                          draft_from(self.global_trie, context, max_tokens, **kw))
+        kw = dict(min_prob=self.min_prob, factor=self.factor)
+        return better(best_over_matches(local, context, max_tokens, **kw),
+                      best_over_matches(self.global_trie, context, max_tokens, **kw))
 
     def observe(self, key: SeqKey, tokens: Sequence[int]) -> None:
         if not tokens:

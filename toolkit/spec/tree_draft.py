@@ -36,6 +36,26 @@ def draft_from(trie: SuffixTrie, context: Sequence[int], max_tokens: int, *,
     return Draft(tuple(tokens), tuple(probs), tuple(scores), tuple(laws), m)
 
 
+def best_over_matches(trie: SuffixTrie, context: Sequence[int], max_tokens: int, *,
+                      min_prob: float = 0.0, factor: float = 1.0) -> Draft:
+    """SuffixDecoding's search (as ArcticInference runs it): for every match length m
+    from 1 up, while the context's last m tokens occur, draft greedily up to
+    `min(max_tokens, floor(factor * m))` tokens; keep the draft with the largest sum of
+    path probabilities (ties: the longer match)."""
+    best, best_score = EMPTY, -1.0
+    n = len(context)
+    for m in range(1, min(n, trie.depth - 1) + 1):
+        node = trie.walk(context[n - m:])
+        if node is None:
+            break
+        tokens, scores = greedy_draft(node, min(max_tokens, math.floor(factor * m)), min_prob)
+        score = sum(scores)
+        if score >= best_score:
+            best_score = score
+            best = Draft(tuple(tokens), (1.0,) * len(tokens), tuple(scores), None, m)
+    return best if best.tokens else EMPTY
+
+
 def better(a: Draft, b: Draft) -> Draft:
     """The draft with more expected accepted tokens (ties: the first)."""
     return b if b.expected_accepted > a.expected_accepted else a

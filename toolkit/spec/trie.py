@@ -1,11 +1,14 @@
 """A depth-bounded suffix trie over token streams, built online.
 
 Every substring of length <= `depth` of the inserted streams is a path from the root; a
-node's weight `w` is the summed weight of that substring's occurrences. Several streams grow
-at once (the G samples of one problem): each keeps the nodes its current suffixes end at,
-so appending a token costs O(depth) dictionary steps. Weights only grow while a trie lives,
-so each node keeps its heaviest child (ties: the smaller token id) as it is updated and a
-greedy draft costs O(1) per token. Forgetting is done by building a new trie (DAS's window).
+node's weight `w` is the summed weight of that substring's occurrences (as in Snowflake's
+ArcticInference suffix tree, an occurrence at a stream's end counts, so a node's children
+weigh at most what it weighs: P(next = t | substring) = w(child t) / w(node)). Several
+streams grow at once (the G samples of one problem): each keeps the nodes its current
+suffixes end at, so appending a token costs O(depth) dictionary steps. Weights only grow
+while a trie lives, so each node keeps its heaviest child (ties: the smaller token id) as
+it is updated and a greedy draft costs O(1) per token. `remove` takes a sequence back
+(SuffixDecoding's eviction); DAS's window builds a new trie instead.
 """
 
 from __future__ import annotations
@@ -14,13 +17,12 @@ from collections.abc import Hashable, Sequence
 
 
 class Node:
-    """One substring: its weight, its children's summed weight, its heaviest child."""
+    """One substring: its weight, its children, its heaviest child."""
 
-    __slots__ = ("w", "kw", "kids", "best")
+    __slots__ = ("w", "kids", "best")
 
     def __init__(self) -> None:
         self.w = 0.0
-        self.kw = 0.0
         self.kids: dict[int, Node] = {}
         self.best = -1
 
@@ -47,7 +49,6 @@ class SuffixTrie:
                 if kid is None:
                     kid = node.kids[t] = Node()
                 kid.w += weight
-                node.kw += weight
                 b = node.best
                 if b != t and (b < 0 or kid.w > node.kids[b].w
                                or (kid.w == node.kids[b].w and t < b)):
@@ -111,7 +112,6 @@ class SuffixTrie:
             if kid is None:
                 raise KeyError(f"SuffixTrie.remove: {list(path)} was never inserted")
             kid.w -= weight
-            node.kw -= weight
             if kid.w <= 0:
                 del node.kids[t]
             if node.best == t or kid.w <= 0:
@@ -130,14 +130,14 @@ def heaviest(node: Node) -> int:
 
 def greedy_draft(node: Node, max_tokens: int, min_prob: float) -> tuple[list[int], list[float]]:
     """Follow the heaviest child from `node` while the path's frequency-estimated
-    probability (the product of each step's child weight over its siblings' total) stays
-    at least `min_prob`: (tokens, path probability after each token)."""
+    probability (the product of each step's child weight over its node's weight) stays at
+    least `min_prob`: (tokens, path probability after each token)."""
     tokens: list[int] = []
     scores: list[float] = []
     path = 1.0
     while len(tokens) < max_tokens and node.kids:
         kid = node.kids[node.best]
-        path *= kid.w / node.kw
+        path *= kid.w / node.w
         if path < min_prob:
             break
         tokens.append(node.best)
@@ -149,15 +149,17 @@ def greedy_draft(node: Node, max_tokens: int, min_prob: float) -> tuple[list[int
 def sampled_draft(node: Node, max_tokens: int, min_prob: float, rng) -> tuple[
         list[int], list[float], list[float], list[dict[int, float]]]:
     """Draw each draft token from the node's children in proportion to their weights
-    (`rng.random()` in [0, 1)); stop once the path probability of the drawn tokens falls
-    below `min_prob`: (tokens, proposal probabilities, path probabilities, laws)."""
+    (`rng.random()` in [0, 1)); stop once the path probability of the drawn tokens (child
+    over node weight, as in `greedy_draft`) falls below `min_prob`: (tokens, proposal
+    probabilities, path probabilities, laws)."""
     tokens: list[int] = []
     probs: list[float] = []
     scores: list[float] = []
     laws: list[dict[int, float]] = []
     path = 1.0
     while len(tokens) < max_tokens and node.kids:
-        law = {t: k.w / node.kw for t, k in sorted(node.kids.items())}
+        total = sum(k.w for k in node.kids.values())
+        law = {t: k.w / total for t, k in sorted(node.kids.items())}
         u, acc, pick = rng.random(), 0.0, None
         for t, p in law.items():
             acc += p
@@ -166,7 +168,7 @@ def sampled_draft(node: Node, max_tokens: int, min_prob: float, rng) -> tuple[
                 break
         if pick is None:
             pick = next(reversed(law))
-        path *= law[pick]
+        path *= node.kids[pick].w / node.w
         if path < min_prob:
             break
         tokens.append(pick)
