@@ -121,3 +121,26 @@ def test_baselines():
         UniformBudget(-1)
     with pytest.raises(ValueError, match="ClassBudget"):
         ClassBudget(budgets=(1, 2))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 300), min_size=1, max_size=6), min_size=1, max_size=4),
+       st.sampled_from(["classes", "length_aware", "uniform"]))
+def test_draft_len_until_holds_until_it_says(histories, kind):
+    """`draft_len_until(g)` = (k, u): `draft_len` is k for every length in [g, u)."""
+    make = {"classes": lambda: ClassBudget(budgets=(0, 3, 9)),
+            "length_aware": lambda: LengthAwareBudget(c_base=5.7e-3, c_tok=2.8e-5),
+            "uniform": lambda: UniformBudget(4)}[kind]
+    b = make()
+    _history(b, {p: ls for p, ls in enumerate(histories)})
+    keys = [SeqKey(p, 0) for p in range(len(histories) + 1)]
+    b.start_step(keys)
+    for key in keys:
+        g = 0
+        while g < 400:
+            k, until = b.draft_len_until(key, g)
+            end = math.ceil(min(until, 400))
+            assert end > g
+            for x in range(g, end):
+                assert b.draft_len(key, x) == k, (key, x, until)
+            g = end

@@ -17,7 +17,7 @@ from toolkit.engine.model_runner import ModelRunner
 from toolkit.engine.paged_kv import PagedKVManager
 from toolkit.engine.speculation import Speculator
 from toolkit.sched.base import LocalScheduler
-from toolkit.spec.base import Drafter
+from toolkit.spec.base import Drafter, NoDrafter
 from toolkit.spec.budget import SpecBudget, UniformBudget
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,8 @@ def make_speculator(config: EngineConfig) -> Speculator | None:
     if config.drafter is None:
         return None
     drafter = resolve_policy(config.drafter, Drafter, "drafter")
+    if isinstance(drafter, NoDrafter):
+        return None
     budget = resolve_policy(config.spec_budget, SpecBudget, "spec_budget",
                             lambda: UniformBudget(config.num_speculative_tokens))
     return Speculator(drafter, budget, config.num_speculative_tokens)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -26,6 +26,7 @@ from toolkit.core.record import RequestRecord
 from toolkit.engine.components import build_components
 from toolkit.engine.config import EngineConfig
 from toolkit.engine.host_kv import EnginePauseTiming, HostSwapSpace, timed
+from toolkit.engine.loader import copy_weights
 from toolkit.engine.outputs import CompletionOutput, RequestOutput
 from toolkit.engine.paged_kv import PagedKVManager
 from toolkit.engine.pause import PauseManager, ResumeError, check_pause_after, make_pause_policy
@@ -59,6 +60,7 @@ class LLMEngine:
         self._seqs: dict[str, EngineSeq] = {}
         self._ids = itertools.count()
         self.num_steps = 0
+        self.last_step = (0, 0.0)  # (tokens, seconds) of the last model step
 
     @classmethod
     def from_kwargs(cls, listener: Any = None, **kwargs: Any) -> LLMEngine:
@@ -225,6 +227,7 @@ class LLMEngine:
 
     def _run(self, plan: StepPlan) -> list[list[int]]:
         tokens, secs = timed(self.runner.run, plan)
+        self.last_step = (plan.num_tokens, secs)
         self.pauses.timing.observe_iteration(plan.num_tokens, secs)
         self.pauses.last_query_tokens = plan.num_tokens
         return tokens
@@ -269,6 +272,18 @@ class LLMEngine:
         rec.num_draft_tokens = seq.num_draft_tokens
         rec.num_accepted_tokens = seq.num_accepted_tokens
         rec.num_verify_steps = seq.num_verify_steps
+
+    # -- weights -------------------------------------------------------------------------
+    def update_weights(self, state_dict: Mapping[str, torch.Tensor]) -> None:
+        """Copy in new weights named as in a Hugging Face checkpoint (an RL step's policy)
+        and drop the prefix cache, whose KV the old weights computed. Only between batches:
+        raises while requests run or wait."""
+        if self.has_unfinished() or self.num_paused:
+            raise RuntimeError("update_weights: requests are still running or paused")
+        copy_weights(self.runner.model, (("state_dict", k, v) for k, v in state_dict.items()))
+        cache = self.kv.cache
+        cache.evict(cache.evictable_size)
+        self.kv.epoch += 1
 
     # -- speculation -------------------------------------------------------------------
     def start_speculation_step(self, request_ids: Sequence[str]) -> None:

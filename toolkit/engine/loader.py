@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -68,25 +69,37 @@ def load_safetensors(model: LlamaForCausalLM, folder: Path) -> None:
     files = sorted(folder.glob("*.safetensors"))
     if not files:
         raise FileNotFoundError(f"no *.safetensors in {folder}")
+
+    def tensors():
+        for file in files:
+            with safe_open(str(file), framework="pt") as f:
+                for name in f.keys():  # noqa: SIM118 - safe_open is not a dict
+                    yield str(file), name, f.get_tensor(name)
+
+    copy_weights(model, tensors())
+
+
+def copy_weights(model: LlamaForCausalLM,
+                 tensors: Iterable[tuple[str, str, torch.Tensor]]) -> None:
+    """Copy `(source, name, tensor)` triples, named as in a Hugging Face checkpoint, into
+    the model; raise if a parameter is left without weights, a tensor has no parameter or a
+    shape differs (the error names the source)."""
     targets = checkpoint_targets(model)
     missing = set(targets)
     unexpected = []
     with torch.no_grad():
-        for file in files:
-            with safe_open(str(file), framework="pt") as f:
-                for name in f.keys():  # noqa: SIM118 - safe_open is not a dict
-                    if name.endswith(_IGNORED_SUFFIXES) or (
-                            name == "lm_head.weight" and model.config.tie_word_embeddings):
-                        continue  # a tied head is the embedding, loaded under its own name
-                    if name not in targets:
-                        unexpected.append(name)
-                        continue
-                    tensor = f.get_tensor(name)
-                    if tensor.shape != targets[name].shape:
-                        raise ValueError(f"{file}: {name} has shape {tuple(tensor.shape)}, the "
-                                         f"model expects {tuple(targets[name].shape)}")
-                    targets[name].copy_(tensor)
-                    missing.discard(name)
+        for source, name, tensor in tensors:
+            if name.endswith(_IGNORED_SUFFIXES) or (
+                    name == "lm_head.weight" and model.config.tie_word_embeddings):
+                continue  # a tied head is the embedding, loaded under its own name
+            if name not in targets:
+                unexpected.append(name)
+                continue
+            if tensor.shape != targets[name].shape:
+                raise ValueError(f"{source}: {name} has shape {tuple(tensor.shape)}, the "
+                                 f"model expects {tuple(targets[name].shape)}")
+            targets[name].copy_(tensor)
+            missing.discard(name)
     if model.config.tie_word_embeddings:
         missing.discard("lm_head.weight")
     if missing or unexpected:

@@ -31,6 +31,11 @@ class SpecBudget(ABC):
     def draft_len(self, key: SeqKey, generated: int) -> int:
         """Draft tokens `key` may verify now, after `generated` output tokens."""
 
+    def draft_len_until(self, key: SeqKey, generated: int) -> tuple[int, float]:
+        """`draft_len` and the output length before which it stays the same (a simulator
+        asks again only then); by default it may change with every token."""
+        return self.draft_len(key, generated), generated + 1
+
     def finish(self, key: SeqKey, length: int) -> None:
         self.history.add(key.problem, length)
 
@@ -44,6 +49,9 @@ class NoBudget(SpecBudget):
     def draft_len(self, key: SeqKey, generated: int) -> int:
         return 0
 
+    def draft_len_until(self, key: SeqKey, generated: int) -> tuple[int, float]:
+        return 0, math.inf
+
 
 class UniformBudget(SpecBudget):
     """The same `k` draft tokens for every sequence at every step."""
@@ -56,6 +64,9 @@ class UniformBudget(SpecBudget):
 
     def draft_len(self, key: SeqKey, generated: int) -> int:
         return self.k
+
+    def draft_len_until(self, key: SeqKey, generated: int) -> tuple[int, float]:
+        return self.k, math.inf
 
 
 class UnlimitedBudget(UniformBudget):
@@ -105,17 +116,19 @@ class LengthAwareBudget(SpecBudget):
         return min(self.max_per_step, math.ceil(budget / self.plan.n_fwd))
 
     def draft_len(self, key: SeqKey, generated: int) -> int:
+        return self.draft_len_until(key, generated)[0]
+
+    def draft_len_until(self, key: SeqKey, generated: int) -> tuple[int, float]:
         entry = self._per_step.get(key)
         if entry is None:
-            return self.cold_k
+            return self.cold_k, math.inf
         predicted, k = entry
         if generated >= predicted:
-            predicted = self.history.predict(key.problem, generated)
-            budget = budget_for_passes(max(predicted, generated + 1), self.plan.n_fwd,
-                                       self.alpha, self.capacity)
-            k = self._spread(budget)
-            self._per_step[key] = (max(predicted, generated + 1), k)
-        return k
+            predicted = max(self.history.predict(key.problem, generated), generated + 1)
+            k = self._spread(budget_for_passes(predicted, self.plan.n_fwd, self.alpha,
+                                               self.capacity))
+            self._per_step[key] = (predicted, k)
+        return k, predicted
 
 
 class ClassBudget(SpecBudget):
@@ -138,3 +151,7 @@ class ClassBudget(SpecBudget):
     def draft_len(self, key: SeqKey, generated: int) -> int:
         c = self.classes.runtime_class(key.problem, generated)
         return self.cold_k if c is None else self.budgets[c]
+
+    def draft_len_until(self, key: SeqKey, generated: int) -> tuple[int, float]:
+        return (self.draft_len(key, generated),
+                self.classes.next_change(key.problem, generated))

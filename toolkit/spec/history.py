@@ -101,3 +101,17 @@ class LengthClasses:
         if not any(counts):
             return self.of_length(generated)
         return max(range(3), key=lambda c: (counts[c], c))
+
+    def next_change(self, problem: Hashable, generated: int) -> float:
+        """The output length at which `runtime_class` may next change: the next past
+        length above `generated` among the problem's start-class peers, or the next cut
+        (once no peer is left, the class is that of `generated` itself)."""
+        start = self.start.get(problem)
+        if start is None:
+            return math.inf
+        if generated > self.cuts[1]:
+            return math.inf
+        nxt = [ls[i] for ls in self._peers[start]
+               if (i := bisect.bisect_right(ls, generated)) < len(ls)]
+        cuts = [c for c in (math.floor(x) + 1 for x in self.cuts) if c > generated]
+        return float(min([*nxt, *cuts]))
