@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
@@ -27,6 +28,17 @@ log = logging.getLogger(__name__)
 
 
 def run_engine(cfg: DictConfig, out: Path) -> dict[str, Any]:
+    """The RL loop on one CPU thread: the tiny model gains nothing from more, and timings
+    stay comparable when other work shares the cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run_engine(cfg, out)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_engine(cfg: DictConfig, out: Path) -> dict[str, Any]:
     task = task_config(cfg)
     problems = make_problems(task)
     policy = ensure_policy(cache_root() / "policy", task,
@@ -56,6 +68,7 @@ def run_engine(cfg: DictConfig, out: Path) -> dict[str, Any]:
             backend.update_weights(trainer.state_dict())
         backend.new_epoch()
         summary = summarize(rollouts, gen_s, makespans,
-                            dict(backend="engine_inprocess", step_time_fit=fits, loss=losses))
+                            dict(backend="engine_inprocess", step_time_fit=fits, loss=losses),
+                            steps)
         write(out, cfg, rollouts, steps, summary)
     return summary

@@ -25,9 +25,10 @@ def main(cfg: DictConfig) -> float:
     """Run one configuration into Hydra's run directory; return the total generation time."""
     out_dir = HydraConfig.get().runtime.output_dir
     s = run_das(cfg, out_dir)
-    log.info("generation %.2f s over %d steps, %.2f accepted per verify, reward %.2f -> %s",
+    rewards = [r for r in s["reward_per_step"] if r is not None]
+    log.info("generation %.2f s over %d steps, %.2f accepted per verify, last reward %s -> %s",
              s["generation_s"], len(s["generation_s_per_step"]), s["mean_accepted_per_verify"],
-             s["reward_per_step"][-1] if s["reward_per_step"] else float("nan"), out_dir)
+             f"{rewards[-1]:.2f}" if rewards else "n/a (simulator)", out_dir)
     return float(s["generation_s"])
 
 

@@ -62,9 +62,16 @@ def run_das(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
 
 
 def summarize(rollouts: pd.DataFrame, gen_s: list[float], makespans: list[float],
-              extra: dict[str, Any]) -> dict[str, Any]:
-    """The per-step and whole-run figures of a run."""
+              extra: dict[str, Any], steps: pd.DataFrame | None = None) -> dict[str, Any]:
+    """The per-step and whole-run figures of a run (`steps`: one row per decode step, with
+    `engine` when there are several: the busiest engine's count is the step's)."""
     by_step = rollouts.groupby("step")
+    if steps is not None and len(steps):
+        keys = ["step", "engine"] if "engine" in steps.columns else ["step"]
+        counts = steps.groupby(keys).size()
+        if "engine" in steps.columns:
+            counts = counts.groupby("step").max()
+        extra = {**extra, "decode_steps_per_step": [int(x) for x in counts]}
     verify = rollouts["num_verify_steps"].sum()
     return dict(
         generation_s_per_step=gen_s, makespan_s_per_step=makespans,

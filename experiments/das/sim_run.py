@@ -39,7 +39,7 @@ def token_corpus(cfg: DictConfig) -> pd.DataFrame:
     """Recorded rollouts (`problem_id`, `sample_index`, `step`, `output_token_ids`): the
     file `backend.acceptance_rollouts`, or the tiny policy's own GRPO run without
     speculation (built once per task and policy, cached)."""
-    path = cfg.backend.acceptance_rollouts
+    path = cfg.backend.get("acceptance_rollouts")
     if path is not None:
         p = Path(path)
         if not p.is_file():
@@ -74,7 +74,7 @@ def acceptance_tables(cfg: DictConfig, drafter: Drafter) -> tuple[list[Acceptanc
     epochs = [[Rollout(r.problem_id, r.sample_index, prompts[r.problem_id],
                        list(r.output_token_ids)) for r in g.itertuples()]
               for _, g in corpus.groupby("step", sort=True)]
-    rows = replay(drafter, epochs, int(cfg.spec.max_tokens), int(cfg.backend.acceptance_stride))
+    rows = replay(drafter, epochs, int(cfg.spec.max_tokens), int(cfg.backend.get("acceptance_stride", 1)))
     tables = [AcceptanceTable.from_frame(g) for _, g in rows.groupby("epoch", sort=True)]
     return tables, float(rows["propose_s"].median()), rows
 
@@ -117,6 +117,6 @@ def run_sim(cfg: DictConfig, out: Path) -> dict[str, Any]:
         budget.new_epoch()
         summary = summarize(rollouts, gen_s, makespans,
                             dict(backend="sim", draft_s=draft_s,
-                                 measured_epochs=len(tables)))
+                                 measured_epochs=len(tables)), steps)
         write(out, cfg, rollouts, steps, summary)
     return summary

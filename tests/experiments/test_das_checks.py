@@ -1,0 +1,127 @@
+"""Each DAS claim check fails on a table where its claim is false."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from experiments.common.claims import ClaimFailed, assert_claims
+from experiments.das import checks
+
+
+def batch_table(tail_share: float) -> pd.DataFrame:
+    n = 100
+    share = [0.1] * int(n * tail_share) + [1.0] * (n - int(n * tail_share))
+    rows = [dict(backend=b, engine=0, decode_step=i, running=s * 10, share=s)
+            for b in ("sim", "engine") for i, s in enumerate(share)]
+    return pd.DataFrame(rows)
+
+
+def test_effective_batch():
+    assert_claims(checks.effective_batch_checks(batch_table(0.8), quick=False))
+    with pytest.raises(ClaimFailed, match="simulator"):
+        assert_claims(checks.effective_batch_checks(batch_table(0.1), quick=False))
+
+
+def acc_table(das, glob, static, w1=None):
+    rows = []
+    series = {"DAS (per problem, window 16)": das, "DAS, one global tree": glob,
+              "static (frozen after epoch 1)": static, "DAS, window 1": w1 or das,
+              "DAS, window 16": das, "DAS, window all": das}
+    for name, values in series.items():
+        rows += [dict(drafter=name, epoch=e, accepted_per_round=v, acceptance_rate=0.5,
+                      draft_share=1.0, propose_us=10.0) for e, v in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+def test_acceptance():
+    assert_claims(checks.acceptance_checks(acc_table([0, 2, 3, 4], [0, 1, 1, 1], [0, 2, 2, 2]),
+                                           quick=False))
+    with pytest.raises(ClaimFailed, match="per-problem minus global"):
+        assert_claims(checks.acceptance_checks(acc_table([0, 1, 1, 1], [0, 2, 2, 2],
+                                                         [0, 1, 1, 1]), quick=False))
+    with pytest.raises(ClaimFailed, match="adaptive"):
+        assert_claims(checks.acceptance_checks(acc_table([0, 3, 2, 1], [0, 1, 1, 1],
+                                                         [0, 1, 1, 1]), quick=False))
+
+
+def test_fit():
+    ok = pd.DataFrame([dict(source="H200 A_verify (ctx 2048)", mean_rel_error=0.108)])
+    assert_claims(checks.fit_checks(ok))
+    with pytest.raises(ClaimFailed, match="mean relative error"):
+        assert_claims(checks.fit_checks(ok.assign(mean_rel_error=0.4)))
+
+
+def gen_tables(das_time: float, das_steps: int, das_reward: float):
+    rows = []
+    for system, t, n, r in (("no speculation", 10.0, 100, 0.5), ("DAS", das_time, das_steps,
+                                                                   das_reward)):
+        for backend in ("engine", "sim"):
+            for seed in (0, 1):
+                for step in range(3):
+                    rows.append(dict(backend=backend, system=system, seed=seed, step=step,
+                                     generation_s=t, reward=r + 0.01 * seed,
+                                     decode_steps=n, accepted_per_verify=1.0))
+    from experiments.das.figures import reduction
+
+    gen = pd.DataFrame(rows)
+    return gen, reduction(gen)
+
+
+def test_generation():
+    assert_claims(checks.generation_checks(*gen_tables(5.0, 50, 0.5), quick=False))
+    with pytest.raises(ClaimFailed, match="generation time cut"):
+        assert_claims(checks.generation_checks(*gen_tables(12.0, 50, 0.5), quick=False))
+    with pytest.raises(ClaimFailed, match="decode steps"):
+        assert_claims(checks.generation_checks(*gen_tables(5.0, 150, 0.5), quick=True))
+    with pytest.raises(ClaimFailed, match="reward"):
+        assert_claims(checks.generation_checks(*gen_tables(5.0, 50, 0.9), quick=False))
+
+
+def budget_tables(la: float, unlimited: float, gain_big: float, gain_small: float,
+                  zero_short: float):
+    rows = []
+    for engines, gain in ((8, gain_big), (2, gain_small)):
+        t = {"none": 100.0, "length_aware": 100.0 * (1 - gain), "unlimited": unlimited,
+             "classes": 90.0, "uniform": 95.0, "uniform_k2": 95.0, "uniform_k4": 94.0}
+        if engines == 8:
+            t["length_aware"] = la
+        drafted = {"length_aware": 1000, "uniform_k2": 900, "uniform_k4": 2000}
+        rows += [dict(engines=engines, budget=b, makespan_s=v, steps_after_first=v,
+                      draft_tokens=drafted.get(b, 0), accepted=0) for b, v in t.items()]
+    short = pd.DataFrame({"zero_budget_share": [zero_short, 0.1]},
+                         index=["Q1 (shortest)", "Q4 (longest)"])
+    return pd.DataFrame(rows), short
+
+
+def test_budget():
+    assert_claims(checks.budget_checks(*budget_tables(80, 85, 0.2, 0.1, 0.9), quick=False))
+    with pytest.raises(ClaimFailed, match="equal drafted tokens"):
+        assert_claims(checks.budget_checks(*budget_tables(99, 120, 0.01, 0.0, 0.9), quick=False))
+    with pytest.raises(ClaimFailed, match="unlimited"):
+        assert_claims(checks.budget_checks(*budget_tables(80, 70, 0.2, 0.1, 0.9), quick=False))
+    with pytest.raises(ClaimFailed, match="zero-budget"):
+        assert_claims(checks.budget_checks(*budget_tables(80, 85, 0.2, 0.1, 0.0), quick=False))
+    with pytest.raises(ClaimFailed, match="larger batch"):
+        assert_claims(checks.budget_checks(*budget_tables(80, 85, 0.2, 0.3, 0.9), quick=False))
+
+
+def test_cap():
+    ok = pd.DataFrame({"setting": ["cap 16K, batch full", "cap 8K, batch full",
+                                   "cap 16K, batch half"], "reduction": [0.3, 0.2, 0.25]})
+    assert_claims(checks.cap_checks(ok, quick=False))
+    with pytest.raises(ClaimFailed, match="8K"):
+        assert_claims(checks.cap_checks(ok.assign(reduction=[0.3, -0.1, 0.2]), quick=False))
+
+
+def test_speed():
+    table = pd.DataFrame([dict(drafter="DAS trie (per problem, Python)", corpus_tokens=10_000,
+                               propose_us=9.0, update_us_per_100=700.0)])
+    acc = pd.DataFrame([dict(drafter="SuffixDecoding (ours)", acceptance_rate=0.26),
+                        dict(drafter="ArcticInference", acceptance_rate=0.26)])
+    assert_claims(checks.speed_checks(table, acc, quick=False))
+    with pytest.raises(ClaimFailed, match="proposal"):
+        assert_claims(checks.speed_checks(table.assign(propose_us=50.0), acc, quick=False))
+    with pytest.raises(ClaimFailed, match="ArcticInference"):
+        assert_claims(checks.speed_checks(table, acc.assign(acceptance_rate=[0.3, 0.2]),
+                                          quick=False))
