@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -107,7 +109,23 @@ def ensure_policy(root: str | Path, task: TaskConfig, cfg: PolicyConfig,
         model = train_sft(task, cfg, progress)
     finally:
         torch.set_num_threads(threads)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out), safe_serialization=True)
-    done.write_text(json.dumps({"task": sft_task(task), "policy": asdict(cfg)}, indent=1) + "\n")
+    publish(out, lambda tmp: (
+        model.save_pretrained(str(tmp), safe_serialization=True),
+        (tmp / DONE).write_text(json.dumps({"task": sft_task(task), "policy": asdict(cfg)},
+                                           indent=1) + "\n")))
     return out
+
+
+def publish(out: Path, write) -> None:
+    """`write(tmp)` into a fresh folder beside `out`, then rename it to `out` (a process
+    that builds the same thing at the same time loses the race harmlessly)."""
+    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    write(tmp)
+    try:
+        tmp.rename(out)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not out.exists():
+            raise

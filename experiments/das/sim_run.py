@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from experiments.das.lengths import problem_means, sample_lengths, servegen_output_lengths
+from experiments.das.policy import publish
 from experiments.das.runner import (
     build_spec,
     cache_root,
@@ -58,8 +59,8 @@ def token_corpus(cfg: DictConfig) -> pd.DataFrame:
     stamp = json.dumps({k: plain[k] for k in ("task", "policy", "rl", "seed")}, sort_keys=True)
     out = cache_root() / f"corpus-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}"
     if not (out / "corpus.done").exists():
-        run_engine(corpus_cfg, out)
-        (out / "corpus.done").write_text(stamp)
+        publish(out, lambda tmp: (run_engine(corpus_cfg, tmp),
+                                  (tmp / "corpus.done").write_text(stamp)))
     return pd.read_parquet(out / "rollouts.parquet")
 
 
