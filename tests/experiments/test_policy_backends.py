@@ -138,3 +138,44 @@ def test_unknown_settings_are_rejected_by_name() -> None:
         from toolkit.serve.server import engine_config_from_args, parse_args
 
         engine_config_from_args(parse_args(["--model", "m", "--scheduler-config", "{oops"]))
+
+
+@pytest.mark.parametrize("option", ["ngram", "suffix", "das", "static"])
+def test_every_drafter_option_crosses_to_the_engine_server_whole(option: str) -> None:
+    """The DAS app's drafter node, through the engine server's --drafter-config, builds
+    the object the app builds (same settings, one object per backend)."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    from experiments.das.runner import build_spec
+    from toolkit.core.policy import resolve_policy
+    from toolkit.serve.server import engine_config_from_args, parse_args
+    from toolkit.spec.base import Drafter
+
+    cfg = compose_config("experiments.das.conf", [f"drafter={option}", "das.window=4"])
+    app_drafter, _ = build_spec(cfg)
+    node = OmegaConf.to_container(cfg.drafter, resolve=True)
+    args = parse_args(["--model", "m", "--drafter-config", json.dumps(node),
+                       "--num-speculative-tokens", "6"])
+    config = engine_config_from_args(args)
+    served = resolve_policy(config.drafter, Drafter, "drafter")
+    assert type(served) is type(app_drafter)
+    def settings(d):
+        return {k: v for k, v in vars(d).items()
+                if isinstance(v, (int, float, str, bool, type(None)))}
+
+    assert settings(served) == settings(app_drafter) and len(settings(served)) >= 2
+    assert config.num_speculative_tokens == 6
+
+
+def test_problem_extension_keys_the_samples_of_a_prompt() -> None:
+    from toolkit.serve.request import prepare_jobs
+
+    _, jobs = prepare_jobs({"model": "m", "prompt": [[5, 6], [7]], "n": 2, "problem": "q1",
+                            "max_tokens": 4}, None, 64, 100)
+    assert [j.problem for j in jobs] == [("q1", 0), ("q1", 0), ("q1", 1), ("q1", 1)]
+    _, jobs = prepare_jobs({"model": "m", "prompt": [5, 6], "max_tokens": 4}, None, 64, 100)
+    assert jobs[0].problem == (5, 6)
+    with pytest.raises(ValueError, match="problem"):
+        prepare_jobs({"model": "m", "prompt": [5], "problem": [1], "max_tokens": 4}, None, 64, 100)

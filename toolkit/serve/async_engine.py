@@ -121,9 +121,11 @@ class AsyncLLMEngine:
 
     # -- called from asyncio -----------------------------------------------------------
     def submit(self, request_id: str, prompt_ids: list[int], params: SamplingParams,
-               out: asyncio.Queue, index: int = 0, pause_after: tuple[int, ...] = ()) -> None:
-        """Queue a request; its events go to `out` on the running event loop."""
-        self._command("add", request_id, out, index, prompt_ids, params, pause_after)
+               out: asyncio.Queue, index: int = 0, pause_after: tuple[int, ...] = (),
+               problem: Any = None) -> None:
+        """Queue a request; its events go to `out` on the running event loop (`problem`:
+        its key for speculation)."""
+        self._command("add", request_id, out, index, prompt_ids, params, pause_after, problem)
 
     def resume(self, request_id: str, token_ids: list[int], out: asyncio.Queue,
                index: int = 0) -> None:
@@ -192,9 +194,10 @@ class AsyncLLMEngine:
                 self._collect_records()
 
     def _add(self, rid: str, slot: _Slot, prompt_ids: list[int], params: SamplingParams,
-             pause_after: tuple[int, ...]) -> None:
+             pause_after: tuple[int, ...], problem: Any = None) -> None:
         try:
-            self.engine.add_request(prompt_ids, params, request_id=rid, pause_after=pause_after)
+            self.engine.add_request(prompt_ids, params, request_id=rid, pause_after=pause_after,
+                                    problem=problem)
         except Exception as exc:  # noqa: BLE001 - ValueError: a bad request; else a failure
             event = (_rejected(slot, str(exc)) if isinstance(exc, ValueError) else
                      EngineEvent("failed", slot.index, finished=True, error=repr(exc)))

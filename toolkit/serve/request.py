@@ -31,11 +31,13 @@ _UNSUPPORTED = {  # field: (values that mean "off", reason)
 
 
 class Job(NamedTuple):
-    """One engine request: a choice of the HTTP request (`pause_after`: its segments)."""
+    """One engine request: a choice of the HTTP request (`pause_after`: its segments;
+    `problem`: its key for speculation, shared by the choices of one prompt)."""
 
     prompt_ids: list[int]
     params: SamplingParams
     pause_after: tuple[int, ...] = ()
+    problem: Any = None
 
 
 def prepare_jobs(body: Any, tokenizer: Any, max_model_len: int, vocab_size: int
@@ -52,12 +54,23 @@ def prepare_jobs(body: Any, tokenizer: Any, max_model_len: int, vocab_size: int
         raise ValueError(f"n: {len(prompts)} prompts times n={req.n} exceeds {MAX_CHOICES} choices")
     params = _sampling_params(req, extra)
     pause_after = _pause_after(extra.get("pause_after"), len(prompts) * req.n)
+    problem = _problem(extra.get("problem"))
     jobs = []
     for i, prompt in enumerate(prompts):
         where = f"prompt[{i}]" if len(prompts) > 1 else "prompt"
         ids = _prompt_ids(prompt, tokenizer, vocab_size, max_model_len, where)
-        jobs.extend(Job(ids, p, pause_after) for p in params)
+        key = (problem, i) if problem is not None and len(prompts) > 1 else problem
+        jobs.extend(Job(ids, p, pause_after, key if key is not None else tuple(ids))
+                    for p in params)
     return req, jobs
+
+
+def _problem(value: Any) -> Any:
+    """The `problem` extension: the key (a string or an integer) a drafter groups this
+    request's samples under across requests (default: the prompt's tokens)."""
+    if value is None or (isinstance(value, (str, int)) and not isinstance(value, bool)):
+        return value
+    raise ValueError("problem: must be a string or an integer")
 
 
 def _pause_after(value: Any, num_choices: int) -> tuple[int, ...]:

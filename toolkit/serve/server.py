@@ -82,7 +82,7 @@ class CompletionServer:
                         pausable=bool(jobs[0].pause_after))
         for i, job in enumerate(jobs):
             self.aengine.submit(stream.request_id(i), job.prompt_ids, job.params, stream.queue, i,
-                                job.pause_after)
+                                job.pause_after, job.problem)
         return await self._answer(stream, raw, req.stream, req.include_usage())
 
     async def resume(self, raw: Request) -> Response:
@@ -289,6 +289,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pause-policy-config", default=None,
                    help="the KV-pause policy's config node (`_target_` and settings) as a JSON "
                         "object or a .json/.yaml file; default: preserve")
+    p.add_argument("--drafter-config", default=None,
+                   help="speculative decoding: the drafter's config node (`_target_` and "
+                        "settings, e.g. toolkit.spec.das.DASDrafter) as a JSON object or a "
+                        ".json/.yaml file; default: no speculation")
+    p.add_argument("--spec-budget-config", default=None,
+                   help="the speculation budget's config node; default: "
+                        "--num-speculative-tokens for every sequence")
+    p.add_argument("--num-speculative-tokens", type=int, default=4)
     p.add_argument("--swap-space-tokens", type=int, default=None)
     p.add_argument("--pause-timeout-s", type=float, default=None)
     p.add_argument("--served-model-name", default=None)
@@ -307,6 +315,10 @@ def engine_config_from_args(a: argparse.Namespace) -> EngineConfig:
         extra["scheduler"] = _spec_arg("--scheduler-config", a.scheduler_config)
     if a.pause_policy_config is not None:
         extra["pause_policy"] = _spec_arg("--pause-policy-config", a.pause_policy_config)
+    if a.drafter_config is not None:
+        extra["drafter"] = _spec_arg("--drafter-config", a.drafter_config)
+    if a.spec_budget_config is not None:
+        extra["spec_budget"] = _spec_arg("--spec-budget-config", a.spec_budget_config)
     for name in ("chunk_size", "max_num_seqs"):
         if getattr(a, name) is not None:
             extra[name] = getattr(a, name)
@@ -315,7 +327,8 @@ def engine_config_from_args(a: argparse.Namespace) -> EngineConfig:
                         enable_prefix_caching=not a.no_prefix_caching, device=a.device,
                         dtype=a.dtype, seed=a.seed,
                         swap_space_tokens=a.swap_space_tokens,
-                        pause_timeout_s=a.pause_timeout_s, **extra)
+                        pause_timeout_s=a.pause_timeout_s,
+                        num_speculative_tokens=a.num_speculative_tokens, **extra)
 
 
 def _spec_arg(flag: str, value: str) -> dict[str, Any]:
