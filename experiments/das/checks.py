@@ -66,25 +66,28 @@ def fit_checks(fits: pd.DataFrame) -> pd.DataFrame:
 
 
 def generation_checks(gen: pd.DataFrame, red: pd.DataFrame, quick: bool) -> pd.DataFrame:
-    """Figs. 10-11: less generation time with DAS, rewards unchanged within seed noise."""
-    r = red.set_index("backend")["reduction"]
-    eng = gen[(gen["backend"] == "engine") & (gen["step"] >= 1)]
+    """Figs. 10-11: DAS needs fewer decode steps; on the simulator it cuts generation
+    time; rewards stay within seed noise. Whether it cuts the engine's time on this CPU is
+    reported, not asserted (a verify step of k + 1 tokens per sequence costs nearly k + 1
+    decode steps there at large batch, and the Python trie's updates are charged)."""
+    das = red[red["system"] == "DAS"].set_index("backend")
+    eng = gen[(gen["backend"] == "engine") & (gen["step"] >= 1)
+              & gen["system"].isin(["DAS", "no speculation"])]
     per_seed = eng.groupby(["system", "seed"])["reward"].mean().unstack("system")
     diff = float((per_seed["DAS"] - per_seed["no speculation"]).abs().mean())
     spread = float(eng.groupby(["system", "step"])["reward"].std().mean()) if \
         eng["seed"].nunique() > 1 else float("nan")
-    steps = red.set_index("backend")["steps_ratio"]
     return claims_table([
         Claim("engine: decode steps with DAS over without (after step 0)",
-              float(steps.get("engine")), "<", 1.0),
-        Claim("engine: generation time cut by DAS (after step 0; timing, full mode)",
-              float(r.get("engine")), ">", bound(0.0, None, quick)),
-        Claim("simulator: generation time cut by DAS (after step 0)", float(r.get("sim")), ">",
-              0.0),
+              float(das.loc["engine", "steps_ratio"]), "<", 1.0),
+        Claim("simulator: generation time cut by DAS (after step 0)",
+              float(das.loc["sim", "reduction"]), ">", 0.0),
         Claim("engine: |reward difference| minus 2 x seed spread", diff - 2 * spread, "<=",
               bound(0.0, None, quick)),
-        Claim("paper: >50% less generation time (math), simulator", float(r.get("sim")), ">=",
-              PAPER["math_gen_time_cut"], "paper"),
+        Claim("paper: >50% less generation time (math), simulator",
+              float(das.loc["sim", "reduction"]), ">=", PAPER["math_gen_time_cut"], "paper"),
+        Claim("paper: speculation cuts generation time, engine (tiny policy, this CPU)",
+              float(das.loc["engine", "reduction"]), ">", 0.0, "paper"),
     ])
 
 
@@ -152,8 +155,9 @@ def speed_checks(table: pd.DataFrame, acc: pd.DataFrame | None, quick: bool) -> 
 
 def generation_text(red: pd.DataFrame) -> str:
     """The generation-time cut per backend, in words, beside the paper's."""
-    lines = [f"- {r.backend}: {r.reduction:.0%} less generation time with DAS after step 0 "
-             f"({r.no_spec_s:.3g} s -> {r.das_s:.3g} s)" for r in red.itertuples()]
+    lines = [f"- {r.backend}, {r.system}: {r.reduction:.0%} less generation time than without "
+             f"speculation after step 0 ({r.no_spec_s:.3g} s -> {r.das_s:.3g} s, "
+             f"{r.steps_ratio:.2f}x the decode steps)" for r in red.itertuples()]
     lines.append(f"- the paper: >{PAPER['math_gen_time_cut']:.0%} (math), "
                  f"~{PAPER['code_gen_time_cut']:.0%} (code), on 8 H100s")
     return "\n".join(lines)

@@ -59,7 +59,7 @@ def _run_engine(cfg: DictConfig, out: Path) -> dict[str, Any]:
         steps = pd.concat([steps, st], ignore_index=True)
         gen_s.append(secs)
         makespans.append(float(df["finish_s"].max()))
-        fits.append(refit_budget(budget, steps))
+        fits.append(refit_budget(budget, steps, int(cfg.spec.max_tokens)))
         if trainer is not None:
             by_id = {p.problem_id: p for p in problems}
             adv = group_advantages(df["problem_id"].tolist(), df["reward"].tolist())

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments.common.sweep import compose_config, run_points
-from experiments.das.runner import build_spec, run_das
+from experiments.das.runner import build_spec, decode_steps, run_das
 from experiments.das.sim_run import acceptance_tables, token_corpus
 from toolkit.cost.verify import VerifyCost
 from toolkit.spec.makespan import fit_step_time
@@ -140,18 +140,20 @@ def generation(results_dir: str | Path, quick: bool, seeds: Sequence[int] = (0, 
     the tiny policy, `seeds`) and the simulator (paper scale)."""
     seeds = seeds[:1] if quick else seeds
     systems = {"no speculation": ["drafter=none", "budget=none"],
-               "DAS": ["drafter=das", "budget=length_aware"]}
+               "DAS": ["drafter=das", "budget=length_aware"],
+               "DAS drafter, uniform k=4": ["drafter=das", "budget=uniform"]}
     named = {}
     for sys_name, ov in systems.items():
         for seed in seeds:
             named[f"fig10/engine/{_slug(sys_name)}/seed{seed}"] = [
                 *engine_overrides(quick), *ov, f"seed={seed}"]
-        named[f"fig10/sim/{_slug(sys_name)}"] = [*sim_overrides(quick), *ov]
+        if sys_name != "DAS drafter, uniform k=4" or not quick:
+            named[f"fig10/sim/{_slug(sys_name)}"] = [*sim_overrides(quick), *ov]
     summaries = points(results_dir, named)
     rows = []
     for (name, _), s in zip(named.items(), summaries.to_dict("records")):
         parts = name.split("/")
-        system = "DAS" if parts[2] == "das" else "no speculation"
+        system = SLUGS[parts[2]]
         seed = int(parts[3][4:]) if len(parts) > 3 else 0
         for step, (g, r) in enumerate(zip(s["generation_s_per_step"], s["reward_per_step"])):
             rows.append(dict(backend=parts[1], system=system, seed=seed, step=step,
@@ -161,8 +163,11 @@ def generation(results_dir: str | Path, quick: bool, seeds: Sequence[int] = (0, 
     return pd.DataFrame(rows)
 
 
+SLUGS = {"none": "no speculation", "das": "DAS", "das_uniform": "DAS drafter, uniform k=4"}
+
+
 def _slug(name: str) -> str:
-    return "das" if name == "DAS" else "none"
+    return {v: k for k, v in SLUGS.items()}[name]
 
 
 def reduction(gen: pd.DataFrame, skip_first: int = 1) -> pd.DataFrame:
@@ -173,12 +178,10 @@ def reduction(gen: pd.DataFrame, skip_first: int = 1) -> pd.DataFrame:
         g = g[g["step"] >= skip_first]
         t = g.groupby("system")["generation_s"].sum()
         n = g.groupby("system")["decode_steps"].sum()
-        rows.append(dict(backend=backend, steps_ratio=n.get("DAS", float("nan"))
-                         / n.get("no speculation", float("nan")),
-                         no_spec_s=t.get("no speculation", float("nan")),
-                         das_s=t.get("DAS", float("nan")),
-                         reduction=1 - t.get("DAS", float("nan")) / t.get("no speculation",
-                                                                           float("nan"))))
+        base_t, base_n = t.get("no speculation", float("nan")), n.get("no speculation", float("nan"))
+        for system in (s for s in t.index if s != "no speculation"):
+            rows.append(dict(backend=backend, system=system, steps_ratio=n[system] / base_n,
+                             no_spec_s=base_t, das_s=t[system], reduction=1 - t[system] / base_t))
     return pd.DataFrame(rows)
 
 
@@ -267,4 +270,6 @@ def engine_steps(results_dir: str | Path, quick: bool) -> pd.DataFrame:
     budget, so steps verify anything from 1 to `spec.max_tokens` + 1 tokens per sequence."""
     named = {"fig8/engine": [*engine_overrides(quick), "drafter=das", "budget=unlimited"]}
     points(results_dir, named)
-    return pd.read_parquet(Path(results_dir) / "fig8" / "engine" / "steps.parquet")
+    steps = pd.read_parquet(Path(results_dir) / "fig8" / "engine" / "steps.parquet")
+    cfg = compose_config(CONFIG_MODULE, named["fig8/engine"])
+    return decode_steps(steps, int(cfg.spec.max_tokens))

@@ -98,9 +98,19 @@ def write(out: Path, cfg: DictConfig, rollouts: pd.DataFrame, steps: pd.DataFram
     OmegaConf.save(cfg, out / "config.yaml", resolve=True)
 
 
-def refit_budget(budget: SpecBudget, steps: pd.DataFrame) -> dict[str, float] | None:
-    """Refit a length-aware budget's step-time model on the engine's own steps (tokens,
-    model seconds); return the fit (None for other budgets or too few steps)."""
+def decode_steps(steps: pd.DataFrame, max_spec_tokens: int) -> pd.DataFrame:
+    """The engine's decode and verify steps (no prompt in them: at most max_spec_tokens + 1
+    tokens per running sequence): what the budget's step-time model describes."""
+    return steps[(steps["tokens"] > 0)
+                 & (steps["tokens"] <= steps["running"] * (max_spec_tokens + 1))]
+
+
+def refit_budget(budget: SpecBudget, steps: pd.DataFrame,
+                 max_spec_tokens: int) -> dict[str, float] | None:
+    """Refit a length-aware budget's step-time model on the engine's own decode and verify
+    steps (tokens, model seconds); return the fit (None for other budgets or too few
+    steps)."""
+    steps = decode_steps(steps, max_spec_tokens)
     if not isinstance(budget, LengthAwareBudget) or len(steps) < 8:
         return None
     fit = fit_step_time(steps["tokens"], steps["model_s"])

@@ -70,7 +70,7 @@ def gen_tables(das_time: float, das_steps: int, das_reward: float):
 
 def test_generation():
     assert_claims(checks.generation_checks(*gen_tables(5.0, 50, 0.5), quick=False))
-    with pytest.raises(ClaimFailed, match="generation time cut"):
+    with pytest.raises(ClaimFailed, match="simulator: generation time cut"):
         assert_claims(checks.generation_checks(*gen_tables(12.0, 50, 0.5), quick=False))
     with pytest.raises(ClaimFailed, match="decode steps"):
         assert_claims(checks.generation_checks(*gen_tables(5.0, 150, 0.5), quick=True))

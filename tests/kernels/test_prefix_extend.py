@@ -86,3 +86,27 @@ def test_triton_with_a_host_max_q_len_matches() -> None:
     given = prefix_extend_attention(q, cache.k, cache.v, cache.block_tables, cu, cache.seq_lens,
                                     case[2] ** -0.5, impl="triton", max_q_len=longest)  # fmt: skip
     torch.testing.assert_close(given, tri, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_batched_torch_path_matches_reference(case: tuple) -> None:
+    """The padded-batch CPU path (verify steps) against the one-sequence-at-a-time spec."""
+    q, cu, cache, ref = _run(case, torch.float32, "cpu", "reference")
+    out = prefix_extend_attention(q, cache.k, cache.v, cache.block_tables, cu, cache.seq_lens,
+                                  case[2] ** -0.5, impl="torch")  # fmt: skip
+    assert out.shape == q.shape
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+
+
+def test_default_picks_the_batched_path_only_for_short_runs(monkeypatch) -> None:
+    from llmserve_kernels.prefix_extend import batched
+
+    calls = []
+    real = batched.prefix_extend_attention
+    monkeypatch.setattr(batched, "prefix_extend_attention",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    q, cu, cache = _inputs(CASES[1], torch.float32, "cpu")
+    for max_q in (20, batched.MAX_Q_LEN + 1, None):
+        prefix_extend_attention(q, cache.k, cache.v, cache.block_tables, cu, cache.seq_lens,
+                                0.1, max_q_len=max_q)  # fmt: skip
+    assert len(calls) == 1  # only the call that said its runs are short

@@ -20,19 +20,22 @@ from toolkit.engine.sampling import SamplingParams
 
 
 def processed_probs(logits: torch.Tensor, p: SamplingParams) -> torch.Tensor:
-    """The sampler's distribution over the whole vocabulary (float64, on the CPU): softmax
-    at `p.temperature`, then top-k, then top-p, renormalised; zeros outside."""
+    """The sampler's distribution over the vocabulary (float64, on the CPU) for each row of
+    `logits` ([vocab] or [rows, vocab]): softmax at `p.temperature`, then top-k, then
+    top-p, renormalised; zeros outside."""
     probs = torch.softmax(logits.double().cpu() / p.temperature, dim=-1)
-    sorted_probs, order = probs.sort(descending=True)
+    if p.top_k <= 0 and p.top_p >= 1.0:
+        return probs
+    sorted_probs, order = probs.sort(dim=-1, descending=True)
     keep = torch.ones_like(sorted_probs, dtype=torch.bool)
     if p.top_k > 0:
-        keep[p.top_k:] = False
+        keep[..., p.top_k:] = False
     if p.top_p < 1.0:
         masked = torch.where(keep, sorted_probs, torch.zeros_like(sorted_probs))
-        keep &= (masked.cumsum(0) - masked) < p.top_p
-    out = torch.zeros_like(probs)
-    out[order[keep]] = sorted_probs[keep]
-    return out / out.sum()
+        keep &= (masked.cumsum(-1) - masked) < p.top_p
+    kept = torch.where(keep, sorted_probs, torch.zeros_like(sorted_probs))
+    out = torch.zeros_like(probs).scatter_(-1, order, kept)
+    return out / out.sum(dim=-1, keepdim=True)
 
 
 def verify_greedy(logits: torch.Tensor, draft: Sequence[int]) -> list[int]:
@@ -65,18 +68,19 @@ def verify_sampled(logits: torch.Tensor, draft: Sequence[int],
     """Speculative sampling over one sequence's rows; `laws[i]` is the proposal law draft
     token i was drawn from (None: deterministic)."""
     vocab = logits.shape[-1]
+    probs = processed_probs(logits, params)  # every row at once
     out = []
     for i, d in enumerate(draft):
-        p = processed_probs(logits[i], params)
-        q = proposal_vector(None if laws is None else laws[i], d, vocab)
+        law = None if laws is None else laws[i]
+        q_d = 1.0 if law is None else float(law.get(d, 0.0))
         u = float(torch.rand(1, generator=gen, dtype=torch.float64))
-        if q[d] > 0 and u * float(q[d]) < float(p[d]):
+        if q_d > 0 and u * q_d < float(probs[i, d]):
             out.append(d)
             continue
-        residual = (p - q).clamp(min=0)
-        out.append(draw(residual if residual.sum() > 0 else p, gen))
+        residual = (probs[i] - proposal_vector(law, d, vocab)).clamp(min=0)
+        out.append(draw(residual if residual.sum() > 0 else probs[i], gen))
         return out
-    out.append(draw(processed_probs(logits[len(draft)], params), gen))
+    out.append(draw(probs[len(draft)], gen))
     return out
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from llmserve_kernels._dispatch import resolve_impl
-from llmserve_kernels.prefix_extend import reference
+from llmserve_kernels.prefix_extend import batched, reference
 
 __all__ = ["prefix_extend_attention"]
 
@@ -30,17 +30,27 @@ def prefix_extend_attention(
     token i of sequence b sits at position seq_lens[b] - q_len_b + i and attends to cache
     positions up to its own (bottom-right causal). Returns [T, Hq, D] in q's dtype.
 
-    impl: 'triton', 'reference', or None (triton for CUDA tensors, else the reference).
+    impl: 'triton', 'torch' (all sequences in one padded batch; for query runs of at most
+    `batched.MAX_Q_LEN` tokens, such as speculative verify steps), 'reference' (one sequence
+    at a time, the spec), or None (triton for CUDA tensors; else torch when the runs are
+    short, the reference otherwise).
     max_q_len: the longest q length, when the caller knows it on the host (else the kernel
     reads it back from the device, one sync per call).
     """
-    chosen = resolve_impl(impl, q, k_cache, v_cache, block_tables, cu_q_lens, seq_lens)
+    chosen = resolve_impl(impl, q, k_cache, v_cache, block_tables, cu_q_lens, seq_lens,
+                          available=("triton", "torch", "reference"))
+    if chosen == "torch" and impl is None and (max_q_len is None
+                                               or max_q_len > batched.MAX_Q_LEN):
+        chosen = "reference"
     if chosen == "triton":
         from llmserve_kernels.prefix_extend import kernel
 
         return kernel.prefix_extend_attention(
             q, k_cache, v_cache, block_tables, cu_q_lens, seq_lens, scale, max_q_len
         )
+    if chosen == "torch":
+        return batched.prefix_extend_attention(q, k_cache, v_cache, block_tables, cu_q_lens,
+                                               seq_lens, scale)
     return reference.prefix_extend_attention(
         q, k_cache, v_cache, block_tables, cu_q_lens, seq_lens, scale
     )
