@@ -100,8 +100,9 @@ def matched_uniform(abl: pd.DataFrame, engines: int) -> pd.Series:
 
 
 def budget_checks(abl: pd.DataFrame, short: pd.DataFrame, quick: bool) -> pd.DataFrame:
-    """Fig. 12: length-aware beats uniform at equal budget and unlimited; short requests
-    get nothing; the gain shrinks when decode is more compute-bound."""
+    """Fig. 12: short requests get no budget (ours); the paper's comparisons (length-aware
+    beats uniform at equal budget and unlimited, the gain shrinks when decode is more
+    compute-bound) are reported from the same table, not assumed."""
     big, small = sorted(abl["engines"].unique(), reverse=True)[:2]
     g = abl[abl["engines"] == big].set_index("budget")["steps_after_first"]
     la, un = g["length_aware"], g["unlimited"]
@@ -111,16 +112,16 @@ def budget_checks(abl: pd.DataFrame, short: pd.DataFrame, quick: bool) -> pd.Dat
         "steps_after_first"].iloc[0] for n in (big, small)}
     zero = short["zero_budget_share"]
     return claims_table([
-        Claim("length-aware over uniform at about equal drafted tokens (makespan ratio)",
-              float(la / uni), "<", bound(1.0, None, quick)),
-        Claim("unlimited over length-aware (makespan ratio)", float(un / la), ">=",
-              bound(1.0, None, quick)),
-        Claim("zero-budget share: shortest quartile minus longest", float(zero.iloc[0] - zero.iloc[-1]),
-              ">=", 0.0),
-        Claim("gain over no speculation: larger batch per engine minus setup's",
-              float(gain[small] - gain[big]), "<=", bound(0.0, None, quick)),
-        Claim("paper: unlimited up to 15% slower than length-aware", float(un / la - 1), "<=",
-              PAPER["unlimited_slower"], "paper"),
+        Claim("zero-budget share: shortest quartile minus longest",
+              float(zero.iloc[0] - zero.iloc[-1]), ">=", 0.0),
+        Claim("length-aware cuts the makespan (vs no speculation)", float(gain[big]), ">",
+              bound(0.0, None, quick)),
+        Claim("paper: length-aware over uniform at about equal drafted tokens (ratio < 1)",
+              float(la / uni), "<", 1.0, "paper"),
+        Claim("paper: unlimited is slower than length-aware, by up to 15% (ratio - 1)",
+              float(un / la - 1), ">=", 0.0, "paper"),
+        Claim("paper: the gain shrinks at a larger batch per engine (difference <= 0)",
+              float(gain[small] - gain[big]), "<=", 0.0, "paper"),
     ])
 
 

@@ -96,14 +96,13 @@ def budget_tables(la: float, unlimited: float, gain_big: float, gain_small: floa
 
 def test_budget():
     assert_claims(checks.budget_checks(*budget_tables(80, 85, 0.2, 0.1, 0.9), quick=False))
-    with pytest.raises(ClaimFailed, match="equal drafted tokens"):
-        assert_claims(checks.budget_checks(*budget_tables(99, 120, 0.01, 0.0, 0.9), quick=False))
-    with pytest.raises(ClaimFailed, match="unlimited"):
-        assert_claims(checks.budget_checks(*budget_tables(80, 70, 0.2, 0.1, 0.9), quick=False))
     with pytest.raises(ClaimFailed, match="zero-budget"):
         assert_claims(checks.budget_checks(*budget_tables(80, 85, 0.2, 0.1, 0.0), quick=False))
-    with pytest.raises(ClaimFailed, match="larger batch"):
-        assert_claims(checks.budget_checks(*budget_tables(80, 85, 0.2, 0.3, 0.9), quick=False))
+    with pytest.raises(ClaimFailed, match="cuts the makespan"):
+        assert_claims(checks.budget_checks(*budget_tables(120, 125, -0.2, 0.1, 0.9), quick=False))
+    table = checks.budget_checks(*budget_tables(99, 70, 0.01, 0.3, 0.9), quick=False)
+    paper = table[table["kind"] == "paper"].set_index("claim")["holds"]
+    assert not paper.any()  # each paper comparison reads as not holding on such a table
 
 
 def test_cap():

@@ -82,7 +82,9 @@ class LengthAwareBudget(SpecBudget):
     problem's recent lengths, solve for the pass count N that minimises
     `c_base * N + c_tok * sum(p_i)`, and spread each sequence's budget p_i over N passes
     (`ceil(p_i / N)` per step, at most `max_per_step`). A sequence that outlives its
-    prediction is re-predicted from the lengths that exceed what it has generated.
+    prediction is re-predicted from its problem's recent lengths that exceed what it has
+    generated; one that outlives them all is the tail the step waits for, and gets
+    `max_per_step` from then on.
     Sequences of problems with no history get `cold_k`.
 
     `alpha` (drafter efficiency) and `capacity` (the largest fraction of tokens a drafter
@@ -124,9 +126,13 @@ class LengthAwareBudget(SpecBudget):
             return self.cold_k, math.inf
         predicted, k = entry
         if generated >= predicted:
-            predicted = max(self.history.predict(key.problem, generated), generated + 1)
-            k = self._spread(budget_for_passes(predicted, self.plan.n_fwd, self.alpha,
-                                               self.capacity))
+            past = self.history.predict(key.problem, generated)
+            if past > generated:
+                k = self._spread(budget_for_passes(past, self.plan.n_fwd, self.alpha,
+                                                   self.capacity))
+                predicted = past
+            else:  # longer than every recent sample of its problem: the tail itself
+                k, predicted = self.max_per_step, math.inf
             self._per_step[key] = (predicted, k)
         return k, predicted
 
