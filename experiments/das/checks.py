@@ -137,14 +137,14 @@ def cap_checks(cap: pd.DataFrame, quick: bool) -> pd.DataFrame:
 
 
 def speed_checks(table: pd.DataFrame, acc: pd.DataFrame | None, quick: bool) -> pd.DataFrame:
-    """Fig. 5: the DAS trie's proposal and update times against the issue's goals, and
-    our SuffixDecoding's acceptance against ArcticInference's on the same tokens."""
+    """Fig. 5: our SuffixDecoding's acceptance against ArcticInference's on the same
+    tokens (asserted); the DAS trie's times against the issue's goals (reported)."""
     das = table[table["drafter"].str.startswith("DAS")]
     claims = [
-        Claim("DAS trie: worst median proposal time over corpus sizes (us)",
-              float(das["propose_us"].max()), "<", bound(20.0, None, quick)),
-        Claim("DAS trie: worst update time per 100 tokens (us)",
-              float(das["update_us_per_100"].max()), "<", bound(1000.0, None, quick)),
+        Claim("goal: DAS trie's worst median proposal time over corpus sizes (us) < 20",
+              float(das["propose_us"].max()), "<", 20.0, "goal"),
+        Claim("goal: DAS trie's worst update time per 100 tokens (us) < 1000",
+              float(das["update_us_per_100"].max()), "<", 1000.0, "goal"),
     ]
     if acc is not None:
         a = acc.set_index("drafter")["acceptance_rate"]

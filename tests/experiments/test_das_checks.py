@@ -119,8 +119,9 @@ def test_speed():
     acc = pd.DataFrame([dict(drafter="SuffixDecoding (ours)", acceptance_rate=0.26),
                         dict(drafter="ArcticInference", acceptance_rate=0.26)])
     assert_claims(checks.speed_checks(table, acc, quick=False))
-    with pytest.raises(ClaimFailed, match="proposal"):
-        assert_claims(checks.speed_checks(table.assign(propose_us=50.0), acc, quick=False))
+    slow = checks.speed_checks(table.assign(propose_us=50.0), acc, quick=False)
+    assert_claims(slow)  # a goal is reported, not asserted ...
+    assert not slow.set_index("kind").loc["goal", "holds"].iloc[0]  # ... and reads as missed
     with pytest.raises(ClaimFailed, match="ArcticInference"):
         assert_claims(checks.speed_checks(table, acc.assign(acceptance_rate=[0.3, 0.2]),
                                           quick=False))
