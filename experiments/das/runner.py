@@ -20,7 +20,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 import experiments.common.runner  # noqa: F401  (registers ${shared_data:...})
-from experiments.das.task import TaskConfig, make_problems
+from experiments.das.task import TaskConfig
 from toolkit.core.errors import ConfigError
 from toolkit.core.policy import resolve_policy
 from toolkit.spec.base import Drafter, SeqKey
@@ -126,5 +126,3 @@ def keys_for(problems: list[int], group_size: int) -> list[SeqKey]:
 def rng_for(cfg: DictConfig, *parts: int) -> np.random.Generator:
     return np.random.default_rng([int(cfg.seed), *parts])
 
-
-__all__ = ["run_das", "task_config", "make_problems", "build_spec", "cache_root"]

@@ -34,6 +34,7 @@ from toolkit.spec.replay import Rollout, replay
 
 log = logging.getLogger(__name__)
 CORPUS_EPOCHS = 8
+ENGINE_BACKEND = Path(__file__).resolve().parent / "conf" / "backend" / "engine_inprocess.yaml"
 
 
 def token_corpus(cfg: DictConfig) -> pd.DataFrame:
@@ -52,8 +53,7 @@ def token_corpus(cfg: DictConfig) -> pd.DataFrame:
     plain.update(
         drafter={"_target_": "toolkit.spec.base.NoDrafter"},
         budget={"_target_": "toolkit.spec.budget.NoBudget"},
-        backend={"name": "engine_inprocess", "num_kv_blocks": 2048, "block_size": 16,
-                 "max_num_seqs": 256, "c_base": 1e-3, "c_tok": 2e-5})
+        backend=OmegaConf.to_container(OmegaConf.load(ENGINE_BACKEND)))
     plain["rl"] = {**plain["rl"], "steps": min(int(cfg.rl.steps), CORPUS_EPOCHS), "train": True}
     corpus_cfg = OmegaConf.create(plain)
     stamp = json.dumps({k: plain[k] for k in ("task", "policy", "rl", "seed")}, sort_keys=True)

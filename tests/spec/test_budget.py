@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,16 +21,13 @@ from toolkit.spec.makespan import (
     solve_budget,
 )
 
-CALIBRATION = Path(__file__).resolve().parents[2].parent / "shared" / "calibration"
-
 
 def test_step_time_fit_matches_the_notes():
     """das.md §4: one linear fit of the H200 verify table gives c_base 5.71 ms,
     c_tok 0.028 ms/token, mean relative error 10.8%."""
-    path = CALIBRATION / "h200_verify_tp_gather.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} not found")
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    from toolkit.cost.verify import VERIFY_JSONL  # the packaged copy of ../shared/calibration's
+
+    rows = [json.loads(line) for line in VERIFY_JSONL.read_text().splitlines()]
     rows = [r for r in rows if r.get("part") == "A_verify"]
     fit = fit_step_time([r["tokens"] for r in rows], [r["ms"] / 1e3 for r in rows])
     assert fit.c_base == pytest.approx(5.71e-3, abs=0.005e-3)
