@@ -14,6 +14,7 @@ from toolkit.spec.base import SeqKey
 from toolkit.spec.budget import ClassBudget, LengthAwareBudget, NoBudget, UniformBudget
 from toolkit.spec.makespan import (
     budget_for_passes,
+    fit_drafter,
     fit_step_time,
     passes,
     plan_cost,
@@ -140,3 +141,82 @@ def test_draft_len_until_holds_until_it_says(histories, kind):
             for x in range(g, end):
                 assert b.draft_len(key, x) == k, (key, x, until)
             g = end
+
+
+def test_one_request_optimum_by_hand_charging_rejected_tokens():
+    """With p - A charged (A = l - N): c_base = c_tok (1 / (alpha (k - 1 + N/l)) - 1), so
+    N = l (1 - k + 1 / (alpha (1 + c_base / c_tok)))."""
+    n, a, k, cb, ct = 2000.0, 0.7, 0.9, 5e-3, 5e-5
+    plan = solve_budget([n], [a], [k], cb, ct, charge="rejected")
+    assert plan.n_fwd == pytest.approx(n * (1 - k + 1 / (a * (1 + cb / ct))), rel=1e-6)
+    assert plan.n_fwd < solve_budget([n], [a], [k], cb, ct).n_fwd  # it spends more
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(10, 5000), min_size=1, max_size=8),
+       st.floats(0.3, 1.0), st.floats(0.5, 1.0), st.floats(1e-4, 1e-2))
+def test_rejected_charge_solver_beats_a_grid(lengths, alpha, k, ratio):
+    cb, ct, m = 5e-3, 5e-3 * ratio, len(lengths)
+    plan = solve_budget(lengths, [alpha] * m, [k] * m, cb, ct, charge="rejected")
+    lo = max(ln * (1 - k) for ln in lengths)
+    grid = np.linspace(lo + 1e-6 * max(lengths), max(lengths), 4001)
+    best = min(plan_cost(n, lengths, [alpha] * m, [k] * m, cb, ct, charge="rejected")
+               for n in grid)
+    assert plan.cost_s <= best * (1 + 1e-6)
+
+
+def test_rejected_charge_rejects_a_drafter_that_accepts_more_than_it_proposes():
+    with pytest.raises(ValueError, match="alpha \\* k"):
+        solve_budget([100], [2.0], [0.9], 5e-3, 5e-5, charge="rejected")
+    with pytest.raises(ValueError, match="charge"):
+        solve_budget([100], [1.0], [0.9], 5e-3, 5e-5, charge="both")
+
+
+def test_fit_drafter_recovers_known_constants():
+    """Counts drawn from A = k l (1 - exp(-alpha p / l)) with 2% noise give back alpha, k."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(100, 4000, 200).astype(float)
+    proposed = lengths * rng.uniform(0.05, 3.0, 200)
+    acc = 0.85 * lengths * (1 - np.exp(-0.6 * proposed / lengths))
+    acc *= 1 + rng.normal(0, 0.02, 200)
+    fit = fit_drafter(proposed, acc, lengths)
+    assert fit.alpha == pytest.approx(0.6, rel=0.05) and fit.k == pytest.approx(0.85, rel=0.03)
+    assert fit.requests == 200 and fit.mean_abs_error < 0.02
+    with pytest.raises(ValueError, match="fit_drafter"):
+        fit_drafter([0, 0, 5], [0, 0, 1], [10, 10, 10])
+
+
+def test_length_aware_plans_each_engine_apart():
+    """Engines run their passes in parallel, so each has its own pass count: a group's plan
+    is the plan of its sequences alone."""
+    b = LengthAwareBudget(c_base=5.7e-3, c_tok=2.8e-5, fit_drafter=False)
+    _history(b, {"short": [200, 200], "long": [4000, 4000]})
+    keys = [SeqKey("short", 0), SeqKey("long", 0)]
+    b.start_step(keys, groups=[0, 1])
+    alone = solve_budget([200.0], [b.alpha], [b.capacity], 5.7e-3, 2.8e-5, charge=b.charge)
+    assert b.plans[0].n_fwd == pytest.approx(alone.n_fwd)
+    assert b.draft_len(keys[0], 0) > 0  # alone on its engine, the short sample is the tail
+    b.start_step(keys)  # one engine: the long sample sets the makespan
+    assert b.draft_len(keys[0], 0) == 0
+    with pytest.raises(ValueError, match="groups"):
+        b.start_step(keys, groups=[0])
+
+
+def test_length_aware_refits_the_drafter_after_an_epoch():
+    b = LengthAwareBudget(c_base=5.7e-3, c_tok=2.8e-5, alpha=1.0, capacity=0.8,
+                          min_fit_requests=4)
+    for i in range(8):  # cold: no history, no plan, so not fitted
+        b.finish(SeqKey("a", i), 1000, 500, 1)
+    b.new_epoch()
+    assert b.drafter_fit is None and b.alpha == 1.0
+    b.start_step([SeqKey("a", i) for i in range(8)])
+    for i in range(8):
+        n, p = 1000, 500 * (i + 1)
+        b.finish(SeqKey("a", i), n, p, int(0.5 * n * (1 - math.exp(-0.4 * p / n))))
+    b.new_epoch()
+    assert b.drafter_fit is not None
+    assert b.alpha == pytest.approx(0.4, rel=0.1) and b.capacity == pytest.approx(0.5, rel=0.1)
+    frozen = LengthAwareBudget(c_base=5.7e-3, c_tok=2.8e-5, fit_drafter=False)
+    frozen.finish(SeqKey("a", 0), 1000, 500, 200)
+    frozen.new_epoch()
+    assert frozen.alpha == 1.0 and frozen.drafter_fit is None

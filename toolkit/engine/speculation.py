@@ -76,7 +76,8 @@ class Speculator:
             self.drafter.observe(key, seq.token_ids[len(seq.token_ids) - new:])
             if id(seq) in finished:
                 self.drafter.finish(key)
-                self.budget.finish(key, seq.num_generated_total)
+                self.budget.finish(key, seq.num_generated_total, seq.num_draft_tokens,
+                                   seq.num_accepted_tokens)
 
 
 def truncate(draft: Draft, n: int) -> Draft:

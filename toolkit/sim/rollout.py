@@ -65,9 +65,9 @@ def simulate_rollouts(keys: Sequence[SeqKey], lengths: Sequence[int], budget: Sp
     """Simulate one step's rollouts; `cost(batch, q, ctx)` gives a step's seconds."""
     if len(keys) != len(lengths):
         raise ValueError(f"simulate_rollouts: {len(keys)} keys but {len(lengths)} lengths")
-    budget.start_step(list(keys))
     problems = sorted({k.problem for k in keys}, key=repr)
     engine_of = {p: i % num_engines for i, p in enumerate(problems)}
+    budget.start_step(list(keys), [engine_of[k.problem] for k in keys])
     rng = np.random.default_rng(seed)
     seq_parts, step_parts = [], []
     for e in range(num_engines):
@@ -123,7 +123,7 @@ def _one_engine(engine: int, keys: list[SeqKey], lengths: np.ndarray, budget: Sp
         done = gen[active] >= lengths[active]
         for i in active[done]:
             finish[i] = t
-            budget.finish(keys[i], int(lengths[i]))
+            budget.finish(keys[i], int(lengths[i]), int(drafted[i]), int(accepted[i]))
         active = active[~done]
     seqs = pd.DataFrame(dict(engine=engine, num_output_tokens=lengths, finish_s=finish,
                              num_draft_tokens=drafted, num_accepted_tokens=accepted,
