@@ -200,6 +200,15 @@ class TPSwitchCost:
             return model.weight_bytes / self.reload_bytes_per_s
         return self.reuse_overhead_s + self.migration_s(model, from_tp, to_tp, kv_tokens)
 
+    def group_down_s(self, model: ModelSpec, tp: int, kv_tokens_in: int) -> float:
+        """Downtime of a new group of `tp` GPUs that receives `kv_tokens_in` tokens of KV
+        from the groups it replaces: the reload (naive), or the overhead plus each GPU
+        receiving its share (reuse)."""
+        if not self.reuse:
+            return model.weight_bytes / self.reload_bytes_per_s
+        moved = kv_tokens_in * model.kv_bytes_per_token / tp
+        return self.reuse_overhead_s + moved / min(self.gather_bytes_per_s, self.link_bytes_per_s)
+
     def migration_s(self, model: ModelSpec, from_tp: int, to_tp: int, kv_tokens: int) -> float:
         """KV re-split time: each GPU sends `1 - min/max` of its share of the KV."""
         gpus = max(from_tp, to_tp)

@@ -1,0 +1,140 @@
+"""The tiered pool simulator: hand-computed latencies, conservation, switch costs,
+determinism and records that survive a failure."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from toolkit.cost.base import BatchShape
+from toolkit.cost.tp import TPSwitchCost
+from toolkit.plan.base import ClusterPlan, ClusterView, GroupSpec, Planner
+from toolkit.plan.dispatch import FCFSLocal, LeastLoadedDispatch, SLOAwareLocal
+from toolkit.plan.static import DisaggPlanner, StaticTPPlanner
+from toolkit.sim.tp_cluster import TieredPool
+from toolkit.sim.tp_setup import pool_setup, slos_and_profiles
+from toolkit.workloads.tiers import Tier, TieredWorkload
+
+TIERS = [Tier("fast", 0.5, 3.0, 2.0), Tier("bulk", 0.5)]
+
+
+def _workload(n: int, rps: float, seed: int = 0, prompt: int = 500, output: int = 50):
+    rng = np.random.default_rng(seed)
+    t = np.cumsum(rng.exponential(1 / rps, n))
+    return TieredWorkload(t, np.full(n, prompt), np.full(n, output), rng.integers(0, 2, n),
+                          ("fast", "bulk"))
+
+
+def _run(w, planner, tmp_path, name="r", switch=None, full=False, local=None, gpus=4, **kw):
+    setup = pool_setup("llama3-8b", "h200", (1, 2, 4), full, switch)
+    slos, prof = slos_and_profiles(setup, TIERS, w)
+    pool = TieredPool(setup, planner, LeastLoadedDispatch(), local or FCFSLocal(), slos, prof,
+                      gpus, **kw)
+    stats = pool.run(w, tmp_path / f"{name}.parquet")
+    return pd.read_parquet(tmp_path / f"{name}.parquet").sort_values("id"), stats, setup
+
+
+def test_lone_request_latency_by_hand(tmp_path):
+    w = TieredWorkload(np.array([1.0]), np.array([500]), np.array([50]), np.array([0]),
+                       ("fast", "bulk"))
+    df, _, setup = _run(w, StaticTPPlanner(2), tmp_path)
+    cost = setup.costs[2]
+    ttft = cost.iteration_s(BatchShape((500,), (0,)))
+    decode = sum(cost.decode_s(1, 501 + j) for j in range(49))  # exact step by step
+    r = df.iloc[0]
+    assert r.first_token_s - 1.0 == pytest.approx(ttft, rel=1e-9)
+    assert r.finish_s - r.first_token_s == pytest.approx(decode, rel=2e-3)
+    assert r.tp == 2 and bool(r.slo_met)
+
+
+def test_every_request_finishes_once_and_is_deterministic(tmp_path):
+    w = _workload(400, 20)
+    a, _, _ = _run(w, StaticTPPlanner(1), tmp_path, "a", local=SLOAwareLocal())
+    b, _, _ = _run(w, StaticTPPlanner(1), tmp_path, "b", local=SLOAwareLocal())
+    assert len(a) == 400 and a["id"].is_unique and np.isfinite(a["finish_s"]).all()
+    assert (a["finish_s"] >= a["first_token_s"]).all() and (a["first_token_s"] > a["arrival_s"]).all()
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+def test_load_raises_latency(tmp_path):
+    lo, _, _ = _run(_workload(300, 5), StaticTPPlanner(1), tmp_path, "lo")
+    hi, _, _ = _run(_workload(3000, 1000), StaticTPPlanner(1), tmp_path, "hi")
+    assert hi["ttft_s"].median() > 2 * lo["ttft_s"].median()
+    assert hi["tpot_s"].median() > 1.5 * lo["tpot_s"].median()
+
+
+class SwitchAt(Planner):
+    """TP 1 everywhere, then TP 2 from `at_s` on."""
+
+    def __init__(self, at_s: float) -> None:
+        self.at_s = at_s
+
+    def initial(self, num_gpus: int, tiers: Sequence[str]) -> ClusterPlan:
+        return ClusterPlan((GroupSpec(1),) * num_gpus)
+
+    def replan(self, view: ClusterView) -> ClusterPlan:
+        if view.now_s >= self.at_s:
+            return ClusterPlan((GroupSpec(2),) * (view.num_gpus // 2))
+        return view.plan
+
+
+def test_naive_switch_reloads_and_loses_kv_reuse_migrates(tmp_path):
+    w = _workload(300, 30, output=400)
+    naive, ns, setup = _run(w, SwitchAt(3.0), tmp_path, "naive", TPSwitchCost(reuse=False))
+    reuse, rs, _ = _run(w, SwitchAt(3.0), tmp_path, "reuse", TPSwitchCost(), full=True)
+    reload_s = setup.model.weight_bytes / (28e9 / 30)
+    assert ns.num_reconfigurations == rs.num_reconfigurations == 1
+    assert ns.downtime_gpu_s == pytest.approx(2 * 2 * reload_s)  # two TP-2 groups
+    assert ns.num_kv_lost > 0 and naive["restarts"].sum() == ns.num_kv_lost
+    assert rs.num_kv_lost == 0 and rs.num_kv_migrated > 0
+    assert 0 < rs.downtime_gpu_s < 4 * 0.1  # overhead + migration: well under a second
+    assert len(naive) == len(reuse) == 300
+    assert naive["finish_s"].max() > reuse["finish_s"].max() + reload_s / 2
+
+
+def test_disaggregation_hands_over_after_the_transfer(tmp_path):
+    w = TieredWorkload(np.array([1.0]), np.array([1000]), np.array([20]), np.array([1]),
+                       ("fast", "bulk"))
+    df, _, setup = _run(w, DisaggPlanner(1, 0.5), tmp_path, gpus=2)
+    r = df.iloc[0]
+    transfer = 1001 * setup.model.kv_bytes_per_token / 366e9
+    decode = sum(setup.costs[1].decode_s(1, 1001 + j) for j in range(19))
+    assert r.finish_s - r.first_token_s == pytest.approx(transfer + decode, rel=3e-3)
+
+
+class Boom(Planner):
+    def initial(self, num_gpus, tiers):
+        return ClusterPlan((GroupSpec(1),) * num_gpus)
+
+    def replan(self, view):
+        if view.now_s >= 5:
+            raise RuntimeError("planner failed")
+        return view.plan
+
+
+def test_a_failed_run_leaves_its_records(tmp_path):
+    w = _workload(200, 20)
+    setup = pool_setup("llama3-8b", "h200", (1,), False)
+    slos, prof = slos_and_profiles(setup, TIERS, w)
+    pool = TieredPool(setup, Boom(), LeastLoadedDispatch(), FCFSLocal(), slos, prof, 2)
+    with pytest.raises(RuntimeError, match="planner failed"):
+        pool.run(w, tmp_path / "x.parquet")
+    df = pd.read_parquet(tmp_path / "x.parquet")
+    assert len(df) == 200 and 0 < np.isfinite(df["finish_s"]).sum() < 200
+    assert pq.ParquetFile(tmp_path / "x.parquet").metadata.num_rows == 200
+
+
+def test_records_stream_in_row_groups(tmp_path, monkeypatch):
+    import toolkit.sim.tp_records as rec
+
+    orig = rec.RecordSink.__init__
+    monkeypatch.setattr(rec.RecordSink, "__init__",
+                        lambda self, path, row_group=100_000: orig(self, path, 50))
+    df, _, _ = _run(_workload(300, 20), StaticTPPlanner(1), tmp_path, "s")
+    assert pq.ParquetFile(tmp_path / "s.parquet").num_row_groups >= 6 and len(df) == 300
+    assert not math.isnan(df["finish_s"].max())

@@ -1,0 +1,104 @@
+"""Nitsum's planner (../shared/papers/nitsum.md, "Policy"): every window, GPU groups are
+handed out greedily by goodput per GPU (a group's SLO-safe rate from the offline profile,
+capped at its tier's unmet arrival rate, over its GPUs), each tier's score multiplied by its
+starvation ratio (arrivals / served). Left-over GPUs go to the tier with the least capacity
+per arriving request. With `dynamic_tp=False` the TP level stays `tp` (the "Nitsum scheduler"
+step of the ablation); the switch cost itself is the backend's to charge.
+
+Choices where the notes are silent: a new plan replaces the current one only when its
+estimated goodput beats the current plan's by `hysteresis` (relative); the starvation ratio
+is capped at `max_starvation`; groups are laid out widest first so that groups of equal
+width keep their GPUs across plans."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from toolkit.core import ConfigError
+from toolkit.plan.base import ClusterPlan, ClusterView, GroupSpec, Planner
+from toolkit.plan.capacity import ProfileTable, efficiency
+
+
+class NitsumPlanner(Planner):
+    """See the module docstring."""
+
+    def __init__(self, tp_levels: Sequence[int] = (1, 2, 4, 8), dynamic_tp: bool = True,
+                 tp: int = 1, interval_s: float = 1.0, hysteresis: float = 0.05,
+                 max_starvation: float = 4.0) -> None:
+        if not tp_levels or any(t < 1 or t & (t - 1) for t in tp_levels):
+            raise ConfigError("tp_levels", f"need powers of two, got {list(tp_levels)}")
+        if interval_s <= 0 or hysteresis < 0 or max_starvation < 1:
+            raise ConfigError("planner", "need interval_s > 0, hysteresis >= 0, "
+                              "max_starvation >= 1")
+        self.levels = sorted(tp_levels) if dynamic_tp else [tp]
+        self.interval_s, self.hysteresis, self.max_starvation = interval_s, hysteresis, max_starvation
+        self.profiles: ProfileTable | None = None
+        self.tiers: list[str] = []
+
+    def bind(self, profiles: object) -> None:
+        assert isinstance(profiles, ProfileTable)
+        self.profiles = profiles
+
+    def initial(self, num_gpus: int, tiers: Sequence[str]) -> ClusterPlan:
+        self.tiers = list(tiers)
+        demand = {t: 1.0 for t in tiers}  # no traffic seen: equal demand
+        return self.allocate(num_gpus, demand, {t: 1.0 for t in tiers})
+
+    def replan(self, view: ClusterView) -> ClusterPlan:
+        starve = {t: min(self.max_starvation, max(1.0, view.arrival_rps.get(t, 0.0)
+                                                  / max(view.served_rps.get(t, 0.0), 1e-9)))
+                  if view.arrival_rps.get(t, 0.0) > 0 else 1.0 for t in self.tiers}
+        demand = {t: view.arrival_rps.get(t, 0.0) for t in self.tiers}
+        new = self.allocate(view.num_gpus, demand, starve)
+        if view.plan is None or new == view.plan:
+            return new
+        if self.goodput(new, demand) > (1 + self.hysteresis) * self.goodput(view.plan, demand):
+            return new
+        return view.plan
+
+    def allocate(self, num_gpus: int, demand: dict[str, float],
+                 starve: dict[str, float]) -> ClusterPlan:
+        """The greedy allocation (see the module docstring)."""
+        assert self.profiles is not None, "bind the profiles first"
+        left, unmet, groups = num_gpus, dict(demand), []
+        while left > 0:
+            best, score = None, 0.0
+            for t in self.tiers:
+                for tp in self.levels:
+                    if tp <= left:
+                        s = efficiency(self.profiles, t, tp, unmet[t]) * starve[t]
+                        if s > score + 1e-12:
+                            best, score = (t, tp), s
+            if best is None:
+                break
+            t, tp = best
+            groups.append(GroupSpec(tp, t))
+            unmet[t] -= self.profiles.rate(t, tp)
+            left -= tp
+        groups += self._spread(left, demand, groups)
+        return ClusterPlan(tuple(sorted(groups, key=lambda g: (-g.tp, g.tier or ""))))
+
+    def _spread(self, left: int, demand: dict[str, float],
+                groups: list[GroupSpec]) -> list[GroupSpec]:
+        assert self.profiles is not None
+        cap = {t: sum(self.profiles.rate(t, g.tp) for g in groups if g.tier == t) for t in self.tiers}
+        extra = []
+        while left > 0:
+            fits = [tp for tp in self.levels if tp <= left]
+            if not fits:
+                break
+            t = max(self.tiers, key=lambda x: (demand[x] + 1e-9) / (cap[x] + 1e-9))
+            tp = max(fits, key=lambda x: (self.profiles.rate(t, x) / x, -x))
+            extra.append(GroupSpec(tp, t))
+            cap[t] += self.profiles.rate(t, tp)
+            left -= tp
+        return extra
+
+    def goodput(self, plan: ClusterPlan, demand: dict[str, float]) -> float:
+        """Estimated goodput of `plan`: each tier's capacity capped at its demand."""
+        assert self.profiles is not None
+        cap = {t: 0.0 for t in self.tiers}
+        for g in plan.groups:
+            if g.tier in cap:
+                cap[g.tier] += self.profiles.rate(g.tier, g.tp)
+        return sum(min(cap[t], demand.get(t, 0.0)) for t in self.tiers)

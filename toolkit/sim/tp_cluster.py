@@ -1,0 +1,334 @@
+"""A tiered GPU pool on the simulator (Nitsum): a planner cuts the pool into TP groups every
+control window, a dispatcher places requests, each group batches under a local policy, and a
+change of plan costs what `TPSwitchCost` says (naive: weights reloaded and running KV lost;
+reuse: the KV re-split and migrated).
+
+Records stream to a parquet file in row groups as requests finish, so a run that stops
+halfway leaves what it had; memory holds the workload's columns and the groups' queues.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from toolkit.cost.base import CostModel
+from toolkit.cost.specs import ModelSpec
+from toolkit.cost.tp import TPSwitchCost
+from toolkit.plan.base import ClusterPlan, ClusterView, GroupSpec, Planner
+from toolkit.plan.capacity import ProfileTable
+from toolkit.plan.dispatch import Dispatcher, GroupLoad, LocalPolicy
+from toolkit.plan.migrate import MigrationBalancer
+from toolkit.sim.tp_group import RequestState, SimGroup, records_frame
+from toolkit.sim.tp_records import RecordSink
+from toolkit.workloads.tiers import TieredWorkload, TierSLO
+
+
+@dataclass
+class PoolSetup:
+    """What the pool is made of: per-TP cost models and KV capacities (tokens per group),
+    the model (for switch and handoff bytes), and how it reconfigures."""
+
+    costs: Mapping[int, CostModel]
+    kv_tokens: Mapping[int, int]
+    model: ModelSpec
+    switch: TPSwitchCost = field(default_factory=TPSwitchCost)
+    chunk_tokens: int = 2048
+    link_bytes_per_s: float = 366e9
+
+
+@dataclass
+class PoolStats:
+    """Counters of a run: plan changes applied, groups switched, GPU-seconds down, requests
+    whose KV was lost (re-prefilled) or migrated, and the plan over time."""
+
+    num_reconfigurations: int = 0
+    num_group_switches: int = 0
+    downtime_gpu_s: float = 0.0
+    num_kv_lost: int = 0
+    num_kv_migrated: int = 0
+    plans: list[tuple[float, str]] = field(default_factory=list)
+
+
+class TieredPool:
+    """The simulated pool (see the module docstring)."""
+
+    def __init__(self, setup: PoolSetup, planner: Planner, dispatcher: Dispatcher,
+                 local: LocalPolicy, slos: Mapping[str, TierSLO], profiles: ProfileTable,
+                 num_gpus: int, balancer: MigrationBalancer | None = None) -> None:
+        self.setup, self.planner, self.dispatcher, self.local = setup, planner, dispatcher, local
+        self.balancer = balancer
+        self.slos, self.profiles, self.num_gpus = dict(slos), profiles, num_gpus
+        self.stats = PoolStats()
+        planner.bind(profiles)
+
+    def run(self, w: TieredWorkload, records_path: str | Path, drain_s: float = 300.0,
+            progress: Callable[[float], None] | None = None) -> PoolStats:
+        """Serve `w`; records go to `records_path` (parquet). Stops `drain_s` after the last
+        arrival; requests still running then are recorded unfinished."""
+        self.names = w.tier_names
+        self.ttft = [self.slos[n].ttft_s for n in self.names]
+        self.tpot = [self.slos[n].tpot_s for n in self.names]
+        self.rs = RequestState(w, self.ttft)
+        self.heap: list[tuple[float, int, int, int]] = []
+        self.handoffs: dict[int, int] = {}
+        self.seq, self.now, self.next_gid = 0, 0.0, 0
+        self.arrived = [0] * len(self.names)
+        self.served = [0] * len(self.names)
+        self.sink = RecordSink(records_path)
+        self.groups: list[SimGroup] = []
+        self.plan = self.planner.initial(self.num_gpus, list(self.names))
+        self._apply(self.plan, initial=True)
+        end = (float(w.arrival_s[-1]) if len(w) else 0.0) + drain_s
+        try:
+            self._loop(w, end, progress)
+        finally:
+            self._flush_all()
+        return self.stats
+
+    def _loop(self, w: TieredWorkload, end: float, progress) -> None:
+        arrivals, n, i = self.rs.arrival, len(w), 0
+        tick = self.planner.interval_s
+        heap = self.heap
+        while True:
+            t_arr = arrivals[i] if i < n else math.inf
+            t_ev = heap[0][0] if heap else math.inf
+            t = min(t_arr, t_ev, tick)
+            if t > end or (i >= n and not heap and self._idle()):
+                break
+            self.now = t
+            if t_ev <= t_arr and t_ev <= tick:
+                _, _, gid, version = heapq.heappop(heap)
+                if gid < 0:
+                    self._handoff_arrives(-1 - gid)
+                    continue
+                g = self.by_gid.get(gid)
+                if g is not None and g.version == version:
+                    self._complete(g)
+            elif t_arr <= tick:
+                self._arrive(i)
+                i += 1
+            else:
+                self._tick()
+                tick += self.planner.interval_s
+                if progress is not None:
+                    progress(t)
+
+    def _idle(self) -> bool:
+        return all(not g.load for g in self.groups)
+
+    # -- requests ---------------------------------------------------------------------
+    def _loads(self) -> list[GroupLoad]:
+        return [GroupLoad(k, g.spec.tier, g.spec.role, g.spec.tp, g.load, g.safe_batch,
+                          g.down_until <= self.now) for k, g in enumerate(self.groups)]
+
+    def _arrive(self, r: int) -> None:
+        self.arrived[self.rs.tier[r]] += 1
+        self._place(r, self.names[self.rs.tier[r]])
+
+    def _place(self, r: int, tier: str) -> None:
+        g = self.groups[self.dispatcher.choose(tier, self._loads())]
+        g.waiting.append(r)
+        self._kick(g)
+
+    def _kick(self, g: SimGroup) -> None:
+        """Start `g` if idle, or cut its decode run so a new request can join."""
+        if g.down_until > self.now:
+            return
+        if not g.busy:
+            self._start(g, self.now)
+        elif g.run is not None and len(g.running) + len(g.prefill) < self._cap(g):
+            t = g.cut_run(self.now)
+            if t is not None:
+                g.version += 1
+                self._push(t, g)
+
+    def _cap(self, g: SimGroup) -> int:
+        return self.local.cap(g.safe_batch)
+
+    def _order_key(self):
+        if not self.local.slo_aware:
+            return None
+        rs, now = self.rs, self.now
+        return lambda r: (rs.deadline[r] < now, rs.deadline[r], rs.arrival[r])
+
+    def _start(self, g: SimGroup, now: float) -> None:
+        g.admit(self.rs, self._cap(g), self._order_key())
+        t = g.plan_iteration(self.rs, now)
+        g.busy = t is not None
+        if t is not None:
+            self._push(t, g)
+
+    def _push(self, t: float, g: SimGroup) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (t, self.seq, g.gid, g.version))
+
+    def _complete(self, g: SimGroup) -> None:
+        now = self.now
+        if g.in_flight is not None:
+            self._decode_steps(g, 1, now)
+            self._prefill_done(g, *g.in_flight, now)
+        elif g.run is not None:
+            self._decode_steps(g, g.run.k, now)
+        g.busy = False
+        self._start(g, now)
+
+    def _decode_steps(self, g: SimGroup, k: int, now: float) -> None:
+        rs = self.rs
+        if not g.running or k <= 0:
+            return
+        gen, out, still = rs.gen, rs.output, []
+        g.ctx_sum += k * len(g.running)
+        for r in g.running:
+            gen[r] += k
+            if gen[r] >= out[r]:
+                g.ctx_sum -= rs.prompt[r] + gen[r]
+                self._finish(g, r, now)
+            else:
+                still.append(r)
+        g.running = still
+
+    def _prefill_done(self, g: SimGroup, rids: list[int], sizes: list[int], now: float) -> None:
+        rs = self.rs
+        for r, c in zip(rids, sizes):
+            entry = g.prefill[0]
+            assert entry[0] == r
+            entry[1] -= c
+            if entry[1] > 0:
+                continue
+            g.prefill.popleft()
+            rs.need[r] = 0
+            rs.gen[r] += 1
+            if math.isnan(rs.first[r]):
+                rs.first[r] = now
+            if rs.gen[r] >= rs.output[r]:
+                self._finish(g, r, now)
+            elif g.spec.role == "prefill":
+                self._hand_over(g, r, now)
+            else:
+                g.running.append(r)
+                g.ctx_sum += rs.prompt[r] + rs.gen[r]
+
+    def _hand_over(self, g: SimGroup, r: int, now: float) -> None:
+        """Disaggregation: the KV moves over the link to the least-loaded decode group,
+        which takes the request when the transfer ends."""
+        rs = self.rs
+        g.kv_used -= rs.prompt[r] + rs.output[r]
+        d = min((x for x in self.groups if x.spec.role == "decode"), key=lambda x: (x.load, x.gid))
+        delay = (rs.prompt[r] + rs.gen[r]) * self.setup.model.kv_bytes_per_token / (
+            self.setup.link_bytes_per_s * g.spec.tp)
+        self.handoffs[r] = d.gid
+        self.seq += 1
+        heapq.heappush(self.heap, (now + delay, self.seq, -1 - r, 0))
+
+    def _handoff_arrives(self, r: int) -> None:
+        d = self.by_gid.get(self.handoffs.pop(r))
+        if d is None:  # its group was reconfigured away meanwhile
+            self._place(r, self.names[self.rs.tier[r]])
+            return
+        d.waiting.append(r)
+        self._kick(d)
+
+    def _finish(self, g: SimGroup, r: int, now: float) -> None:
+        rs = self.rs
+        rs.finish[r] = now
+        rs.group[r], rs.tp[r] = g.gid, g.spec.tp
+        g.kv_used -= rs.prompt[r] + rs.output[r]
+        self.served[rs.tier[r]] += 1
+        self.sink.add(r)
+        if self.sink.due():
+            self._flush()
+
+    def _flush(self) -> None:
+        ids = self.sink.take()
+        if len(ids):
+            self.sink.write(records_frame(self.rs, ids, self.names, self.ttft, self.tpot))
+
+    def _flush_all(self) -> None:
+        self._flush()
+        rest = np.asarray([r for r, f in enumerate(self.rs.finish) if math.isnan(f)], np.int64)
+        if len(rest):
+            self.sink.write(records_frame(self.rs, rest, self.names, self.ttft, self.tpot))
+        self.sink.close()
+
+    # -- control ------------------------------------------------------------------------
+    def _tick(self) -> None:
+        dt = self.planner.interval_s
+        view = ClusterView(self.now, self.num_gpus,
+                           {n: self.arrived[k] / dt for k, n in enumerate(self.names)},
+                           {n: self.served[k] / dt for k, n in enumerate(self.names)},
+                           self.plan)
+        self.arrived = [0] * len(self.names)
+        self.served = [0] * len(self.names)
+        new = self.planner.replan(view)
+        if new != self.plan:
+            new.check(self.num_gpus)
+            self.plan = new
+            self._apply(new, initial=False)
+        if self.balancer is not None:
+            for src, dst in self.balancer.moves(self._loads()):
+                self._migrate(self.groups[src], self.groups[dst])
+
+    def _migrate(self, src: SimGroup, dst: SimGroup) -> None:
+        """Move `src`'s newest running request to `dst` with its KV (balancer)."""
+        if src.in_flight is not None or not src.running:
+            return
+        if src.run is not None:
+            self._decode_steps(src, src.steps_done(self.now), self.now)
+            src.run, src.busy = None, False
+            src.version += 1
+        if not src.running:
+            self._start(src, self.now)
+            return
+        r = src.running.pop()
+        rs = self.rs
+        src.kv_used -= rs.prompt[r] + rs.output[r]
+        src.ctx_sum -= rs.prompt[r] + rs.gen[r]
+        self.stats.num_kv_migrated += 1
+        self.handoffs[r] = dst.gid
+        self.seq += 1
+        heapq.heappush(self.heap, (self.now + self.balancer.downtime_s, self.seq, -1 - r, 0))
+        self._start(src, self.now)
+
+    def _apply(self, plan: ClusterPlan, initial: bool) -> None:
+        from toolkit.sim.tp_reconfig import apply_plan
+
+        apply_plan(self, plan, initial)
+        self.by_gid = {g.gid: g for g in self.groups}
+        self.stats.plans.append((self.now, describe(plan)))
+
+    def new_group(self, gpu_start: int, spec: GroupSpec) -> SimGroup:
+        """A fresh group object for `spec` at `gpu_start`."""
+        self.next_gid += 1
+        safe = safe_batch(self.profiles, spec, list(self.names), self.slos)
+        return SimGroup(self.next_gid, gpu_start, spec, self.setup.costs[spec.tp],
+                        self.setup.kv_tokens[spec.tp], safe, self.setup.chunk_tokens)
+
+
+def safe_batch(profiles: ProfileTable, spec: GroupSpec, tiers: Sequence[str],
+               slos: Mapping[str, TierSLO]) -> int:
+    """A group's SLO-safe batch: its tier's, or the strictest served tier's when shared."""
+    served = [spec.tier] if spec.tier is not None else [t for t in tiers if slos[t].has_target]
+    sizes = [profiles.batch(t, spec.tp) for t in served if profiles.batch(t, spec.tp) > 0]
+    return min(sizes) if sizes else 0
+
+
+def describe(plan: ClusterPlan) -> str:
+    """'tp x count tier/role' terms, e.g. '2x3 interactive, 1x2 *'."""
+    counts: dict[tuple[int, str, str], int] = {}
+    for g in plan.groups:
+        key = (g.tp, g.tier or "*", g.role)
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{tp}x{c} {tier}" + ("" if role == "mixed" else f"/{role}")
+                     for (tp, tier, role), c in counts.items())
+
+
+def frame(path: str | Path) -> pd.DataFrame:
+    """The records a run wrote."""
+    return pd.read_parquet(path)

@@ -1,0 +1,160 @@
+"""One simulated TP group of the tiered cluster: continuous batching with chunked prefill,
+and runs of decode steps skipped in one event until the next finish or interruption.
+
+Per-request state lives in `RequestState` (plain lists: the hot path reads scalars). A run
+of k decode steps of a fixed batch costs k steps at the batch's mid-run context; an arrival
+that can join the batch cuts the run at the end of the step in flight.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from toolkit.cost.base import BatchShape, CostModel
+from toolkit.plan.base import GroupSpec
+from toolkit.workloads.tiers import TieredWorkload
+
+
+class RequestState:
+    """Columns of every request's progress (lists, indexed by request id)."""
+
+    def __init__(self, w: TieredWorkload, ttft_slo_s: list[float]) -> None:
+        self.arrival = w.arrival_s.tolist()
+        self.prompt = w.prompt_len.tolist()
+        self.output = w.output_len.tolist()
+        self.tier = w.tier.tolist()
+        n = len(self.arrival)
+        self.gen = [0] * n
+        self.need = list(self.prompt)  # tokens to prefill before decoding (re)starts
+        self.first = [math.nan] * n
+        self.finish = [math.nan] * n
+        self.group = [-1] * n
+        self.tp = [0] * n
+        self.restarts = [0] * n
+        self.deadline = [a + ttft_slo_s[k] for a, k in zip(self.arrival, self.tier)]
+
+
+@dataclass
+class Run:
+    """A run of `k` decode steps of `step_s` each from `start_s`."""
+
+    start_s: float
+    step_s: float
+    k: int
+
+
+class SimGroup:
+    """A TP group: its spec, first GPU, cost model, KV capacity and queues."""
+
+    def __init__(self, gid: int, gpu_start: int, spec: GroupSpec, cost: CostModel,
+                 kv_tokens: int, safe_batch: int, chunk_tokens: int) -> None:
+        self.gid, self.gpu_start, self.spec, self.cost = gid, gpu_start, spec, cost
+        self.kv_tokens, self.safe_batch, self.chunk = kv_tokens, safe_batch, chunk_tokens
+        self.waiting: list[int] = []
+        self.prefill: deque[list[int]] = deque()  # [rid, tokens left to prefill]
+        self.running: list[int] = []
+        self.kv_used = 0
+        self.ctx_sum = 0
+        self.version = 0
+        self.busy = False
+        self.down_until = 0.0
+        self.run: Run | None = None
+        self.in_flight: tuple[list[int], list[int]] | None = None  # mixed: chunks' rids, sizes
+
+    @property
+    def load(self) -> int:
+        return len(self.waiting) + len(self.prefill) + len(self.running)
+
+    def admit(self, rs: RequestState, cap: int, order_key) -> None:
+        """Move waiting requests into the batch while it has room and their KV fits."""
+        if not self.waiting or len(self.running) + len(self.prefill) >= cap:
+            return
+        if order_key is not None and len(self.waiting) > 1:
+            self.waiting.sort(key=order_key)
+        keep = []
+        for pos, r in enumerate(self.waiting):
+            if len(self.running) + len(self.prefill) >= cap:
+                keep.extend(self.waiting[pos:])
+                break
+            need_kv = rs.prompt[r] + rs.output[r]
+            if self.kv_used + need_kv > self.kv_tokens:
+                keep.append(r)
+                continue
+            self.kv_used += need_kv
+            if rs.need[r] > 0:
+                self.prefill.append([r, rs.need[r]])
+            else:  # handed over with its KV (disaggregation): decode at once
+                self.running.append(r)
+                self.ctx_sum += rs.prompt[r] + rs.gen[r]
+        self.waiting = keep
+
+    def plan_iteration(self, rs: RequestState, now: float) -> float | None:
+        """Start the next iteration; its end time (None: idle)."""
+        self.run, self.in_flight = None, None
+        if self.prefill:
+            rids, sizes, ctxs, budget = [], [], [], self.chunk
+            for entry in self.prefill:
+                if budget <= 0:
+                    break
+                r, left = entry
+                c = min(left, budget)
+                rids.append(r)
+                sizes.append(c)
+                ctxs.append(rs.need[r] - left)
+                budget -= c
+            self.in_flight = (rids, sizes)
+            dur = self.cost.iteration_s(BatchShape(tuple(sizes), tuple(ctxs), len(self.running),
+                                                   self.ctx_sum))
+            return now + dur
+        if self.running:
+            out, gen = rs.output, rs.gen
+            k = min(out[r] - gen[r] for r in self.running)
+            b = len(self.running)
+            ctx_mid = self.ctx_sum / b + k / 2
+            step = self.cost.iteration_s(BatchShape(num_decode=b, decode_ctx_sum=int(ctx_mid * b)))
+            self.run = Run(now, step, k)
+            return now + k * step
+        return None
+
+    def cut_run(self, now: float) -> float | None:
+        """End the decode run in flight after its current step; the new end time (None: the
+        run already ends then)."""
+        run = self.run
+        if run is None:
+            return None
+        done = int((now - run.start_s) / run.step_s)
+        if done + 1 >= run.k:
+            return None
+        run.k = done + 1
+        return run.start_s + run.k * run.step_s
+
+    def steps_done(self, now: float) -> int:
+        """Decode steps of the run in flight complete by `now`."""
+        run = self.run
+        return 0 if run is None else min(run.k, int((now - run.start_s) / run.step_s))
+
+
+def records_frame(rs: RequestState, ids: np.ndarray, tier_names: tuple[str, ...],
+                  ttft_slo: list[float], tpot_slo: list[float]) -> dict[str, np.ndarray]:
+    """Columns of the records of `ids`, with `slo_met` (TTFT and TPOT both met; a request
+    of a tier without targets meets them by finishing)."""
+    take = ids.tolist()
+
+    def col(xs: list, dtype) -> np.ndarray:
+        return np.asarray([xs[i] for i in take], dtype=dtype)
+
+    arrival, first, finish = col(rs.arrival, float), col(rs.first, float), col(rs.finish, float)
+    output, tier = col(rs.output, np.int64), col(rs.tier, np.int64)
+    ttft = first - arrival
+    tpot = np.where(output > 1, (finish - first) / np.maximum(output - 1, 1), 0.0)
+    met = (np.isfinite(finish) & (ttft <= np.asarray(ttft_slo)[tier])
+           & (tpot <= np.asarray(tpot_slo)[tier]))
+    return {"id": ids, "tier": np.asarray(tier_names, object)[tier], "arrival_s": arrival,
+            "first_token_s": first, "finish_s": finish, "prompt_len": col(rs.prompt, np.int64),
+            "num_output_tokens": output, "group": col(rs.group, np.int64),
+            "tp": col(rs.tp, np.int64), "restarts": col(rs.restarts, np.int64),
+            "ttft_s": ttft, "tpot_s": tpot, "slo_met": met}
