@@ -15,8 +15,10 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 import experiments.common.runner  # noqa: F401  (registers ${shared_data:...})
+from experiments.nitsum.profiles import run_profiles
 from toolkit.core import ConfigError
 from toolkit.metrics.slo import goodput_summary
+from toolkit.plan.nitsum import NitsumPlanner
 from toolkit.sim.tp_cluster import TieredPool
 from toolkit.sim.tp_setup import pool_setup, slos_and_profiles
 from toolkit.workloads.tiers import Tier, TieredWorkload
@@ -56,8 +58,13 @@ def run_pool(cfg: DictConfig, policy: DictConfig, w: TieredWorkload, tiers: list
                        float(cfg.cost.small_batch_gain), int(cfg.cluster.chunk_tokens),
                        allreduce=str(cfg.cost.allreduce))
     slos, profiles = slos_and_profiles(setup, tiers, w, int(cfg.cluster.max_batch))
+    if cfg.profile.kind not in ("analytic", "measured"):
+        raise ConfigError("profile.kind", f"must be 'analytic' or 'measured', got {cfg.profile.kind!r}")
+    planner = instantiate(policy.planner)
+    if isinstance(planner, NitsumPlanner):  # the only planner that reads the rates
+        profiles = run_profiles(cfg, setup, slos, profiles, w, bool(policy.full_weights))
     balancer = instantiate(policy.balancer) if policy.get("balancer") else None
-    pool = TieredPool(setup, instantiate(policy.planner), instantiate(policy.dispatch),
+    pool = TieredPool(setup, planner, instantiate(policy.dispatch),
                       instantiate(policy.local), slos, profiles, int(cfg.cluster.num_gpus),
                       balancer)
     out.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from toolkit.metrics.slo import goodput_summary, window_goodput
 MODULE = "experiments.nitsum.conf"
 POLICIES = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "experiments" /
                                    "nitsum" / "conf" / "policy").glob("*.yaml"))
-QUICK = ["workload.duration_s=30", "workload.rps=20", "run.drain_s=30"]
+QUICK = ["workload.duration_s=30", "workload.rps=20", "run.drain_s=30", "profile.probe_s=10"]
 
 
 @pytest.mark.parametrize("policy", POLICIES)

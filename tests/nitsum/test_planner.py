@@ -61,7 +61,7 @@ def test_nitsum_greedy_by_hand():
 
 
 def test_nitsum_changes_plan_only_for_more_goodput():
-    p = NitsumPlanner(tp_levels=(1, 2), hysteresis=0.05)
+    p = NitsumPlanner(tp_levels=(1, 2), hysteresis=0.05, smoothing_s=0)
     p.bind(_table({"a": {1: 10, 2: 30}}))
     p.initial(4, ["a"])
     twos = ClusterPlan((GroupSpec(2, "a"), GroupSpec(2, "a")))
@@ -69,6 +69,12 @@ def test_nitsum_changes_plan_only_for_more_goodput():
     ones = ClusterPlan((GroupSpec(1, "a"),) * 4)  # 40 req/s against a demand of 100
     new = p.replan(ClusterView(1.0, 4, {"a": 100.0}, {"a": 40.0}, ones))
     assert new != ones and p.goodput(new, {"a": 100.0}) == 60.0
+    smooth = NitsumPlanner(tp_levels=(1, 2), smoothing_s=10.0)
+    smooth.bind(_table({"a": {1: 10, 2: 30}}))
+    smooth.initial(4, ["a"])
+    smooth.replan(ClusterView(1.0, 4, {"a": 10.0}, {"a": 10.0}, ones))
+    smooth.replan(ClusterView(2.0, 4, {"a": 110.0}, {"a": 10.0}, ones))
+    assert smooth._arrival["a"] == pytest.approx(20.0)  # 10% of the way per 1-s window
     fixed = NitsumPlanner(dynamic_tp=False, tp=2)
     fixed.bind(_table({"a": {1: 10, 2: 30}}))
     assert {g.tp for g in fixed.initial(4, ["a"]).groups} == {2}

@@ -51,9 +51,11 @@ def slo_safe_profile(cost: CostModel, slo: TierSLO, prompt_len: float, output_le
 
 @dataclass
 class ProfileTable:
-    """`profile[tier][tp]` for every tier and TP level."""
+    """`profile[tier][tp]` for every tier and TP level; `best_effort` names the tiers
+    without targets (no SLO-safe rate to plan for)."""
 
     profile: dict[str, dict[int, GroupProfile]]
+    best_effort: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, costs: Mapping[int, CostModel], slos: Mapping[str, TierSLO],
@@ -61,7 +63,8 @@ class ProfileTable:
               max_batch: int = 256) -> ProfileTable:
         return cls({name: {tp: slo_safe_profile(c, slo, prompt_len, output_len,
                                                 kv_tokens[tp], max_batch)
-                           for tp, c in costs.items()} for name, slo in slos.items()})
+                           for tp, c in costs.items()} for name, slo in slos.items()},
+                   frozenset(n for n, slo in slos.items() if not slo.has_target))
 
     def rate(self, tier: str, tp: int) -> float:
         return self.profile[tier][tp].rate_rps

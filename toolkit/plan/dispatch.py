@@ -21,6 +21,7 @@ class GroupLoad:
     load: int
     safe_batch: int
     up: bool = True
+    queued: int = 0
 
 
 def serving(groups: Sequence[GroupLoad], tier: str) -> list[GroupLoad]:
@@ -58,15 +59,17 @@ class LeastLoadedDispatch(Dispatcher):
 
 
 class NitsumDispatch(Dispatcher):
-    """Feasible requests (a group of their tier has SLO-safe room) go to the least-loaded
-    such group; the rest are best effort, round-robin over every group."""
+    """Feasible requests (a group of their tier has SLO-safe room: fewer requests than its
+    SLO-safe batch and none queued) go to the least-loaded such group; the rest, and the
+    requests of tiers without groups (background), are best effort, round-robin over every
+    group."""
 
     def __init__(self) -> None:
         self._next = 0
 
     def choose(self, tier: str, groups: Sequence[GroupLoad]) -> int:
         own = [g for g in serving(groups, tier) if g.tier == tier and g.up
-               and g.load < g.safe_batch]
+               and g.load < g.safe_batch and g.queued == 0]
         if own:
             return min(own, key=lambda g: (g.load / g.safe_batch, g.index)).index
         pool = [g for g in groups if g.role != "decode"]

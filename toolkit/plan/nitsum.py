@@ -1,14 +1,16 @@
 """Nitsum's planner (../shared/papers/nitsum.md, "Policy"): every window, GPU groups are
-handed out greedily by goodput per GPU (a group's SLO-safe rate from the offline profile,
+handed out to the tiers with targets greedily by goodput per GPU (a group's SLO-safe rate from the offline profile,
 capped at its tier's unmet arrival rate, over its GPUs), each tier's score multiplied by its
 starvation ratio (arrivals / served). Left-over GPUs go to the tier with the least capacity
-per arriving request. With `dynamic_tp=False` the TP level stays `tp` (the "Nitsum scheduler"
+per arriving request. Tiers without targets (background) get no groups: their requests are
+best effort on every group. With `dynamic_tp=False` the TP level stays `tp` (the "Nitsum scheduler"
 step of the ablation); the switch cost itself is the backend's to charge.
 
-Choices where the notes are silent: a new plan replaces the current one only when its
-estimated goodput beats the current plan's by `hysteresis` (relative); the starvation ratio
-is capped at `max_starvation`; groups are laid out widest first so that groups of equal
-width keep their GPUs across plans."""
+Choices where the notes are silent: arrival and served rates are smoothed over about
+`smoothing_s` seconds (an exponential moving average of the per-window counts); a new plan
+replaces the current one only when its estimated goodput beats the current plan's by
+`hysteresis` (relative); the starvation ratio is capped at `max_starvation`; groups are laid
+out widest first so that groups of equal width keep their GPUs across plans."""
 
 from __future__ import annotations
 
@@ -24,12 +26,15 @@ class NitsumPlanner(Planner):
 
     def __init__(self, tp_levels: Sequence[int] = (1, 2, 4, 8), dynamic_tp: bool = True,
                  tp: int = 1, interval_s: float = 1.0, hysteresis: float = 0.05,
-                 max_starvation: float = 4.0) -> None:
+                 max_starvation: float = 4.0, smoothing_s: float = 10.0) -> None:
         if not tp_levels or any(t < 1 or t & (t - 1) for t in tp_levels):
             raise ConfigError("tp_levels", f"need powers of two, got {list(tp_levels)}")
-        if interval_s <= 0 or hysteresis < 0 or max_starvation < 1:
+        if interval_s <= 0 or hysteresis < 0 or max_starvation < 1 or smoothing_s < 0:
             raise ConfigError("planner", "need interval_s > 0, hysteresis >= 0, "
-                              "max_starvation >= 1")
+                              "max_starvation >= 1, smoothing_s >= 0")
+        self.smoothing = min(1.0, interval_s / smoothing_s) if smoothing_s > 0 else 1.0
+        self._arrival: dict[str, float] = {}
+        self._served: dict[str, float] = {}
         self.levels = sorted(tp_levels) if dynamic_tp else [tp]
         self.interval_s, self.hysteresis, self.max_starvation = interval_s, hysteresis, max_starvation
         self.profiles: ProfileTable | None = None
@@ -40,15 +45,22 @@ class NitsumPlanner(Planner):
         self.profiles = profiles
 
     def initial(self, num_gpus: int, tiers: Sequence[str]) -> ClusterPlan:
-        self.tiers = list(tiers)
+        assert self.profiles is not None, "bind the profiles first"
+        self.tiers = [t for t in tiers if t not in self.profiles.best_effort] or list(tiers)
         demand = {t: 1.0 for t in tiers}  # no traffic seen: equal demand
         return self.allocate(num_gpus, demand, {t: 1.0 for t in tiers})
 
+    def _smooth(self, old: dict[str, float], new: dict[str, float]) -> dict[str, float]:
+        a = self.smoothing
+        return {t: new.get(t, 0.0) if t not in old else (1 - a) * old[t] + a * new.get(t, 0.0)
+                for t in self.tiers}
+
     def replan(self, view: ClusterView) -> ClusterPlan:
-        starve = {t: min(self.max_starvation, max(1.0, view.arrival_rps.get(t, 0.0)
-                                                  / max(view.served_rps.get(t, 0.0), 1e-9)))
-                  if view.arrival_rps.get(t, 0.0) > 0 else 1.0 for t in self.tiers}
-        demand = {t: view.arrival_rps.get(t, 0.0) for t in self.tiers}
+        self._arrival = arrival = self._smooth(self._arrival, view.arrival_rps)
+        self._served = served = self._smooth(self._served, view.served_rps)
+        starve = {t: min(self.max_starvation, max(1.0, arrival[t] / max(served[t], 1e-9)))
+                  if arrival[t] > 0 else 1.0 for t in self.tiers}
+        demand = dict(arrival)
         new = self.allocate(view.num_gpus, demand, starve)
         if view.plan is None or new == view.plan:
             return new

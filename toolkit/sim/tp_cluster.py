@@ -126,7 +126,8 @@ class TieredPool:
     # -- requests ---------------------------------------------------------------------
     def _loads(self) -> list[GroupLoad]:
         return [GroupLoad(k, g.spec.tier, g.spec.role, g.spec.tp, g.load, g.safe_batch,
-                          g.down_until <= self.now) for k, g in enumerate(self.groups)]
+                          g.down_until <= self.now, len(g.waiting))
+                for k, g in enumerate(self.groups)]
 
     def _arrive(self, r: int) -> None:
         self.arrived[self.rs.tier[r]] += 1

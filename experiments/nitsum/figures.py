@@ -1,0 +1,196 @@
+"""Nitsum's figures: each function runs (or reads) what one notebook shows and returns its
+DataFrame. Runs go through `run_points` (cached by resolved config)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from experiments.common.sweep import run_points
+from experiments.nitsum.runner import run_nitsum
+from toolkit.cost.specs import get_model_spec
+from toolkit.cost.tp import TPCostModel
+
+CONFIG_MODULE = "experiments.nitsum.conf"
+TP_LEVELS = (1, 2, 4, 8)
+BLOG_ABLATION = {"vanilla": 13.2, "slo_aware_best_static": 16.7, "tier_split": 17.2,
+                 "nitsum_scheduler": 28.0, "naive_dynamic_tp": 0.0, "full_nitsum": 33.3}
+"""nitsum.md: the blog's ablation, 14B on 8 H100 at 70 RPS, goodput req/s."""
+PAPER = {"oracle_gain_lo": 0.23, "oracle_gain_hi": 0.29, "gather_speedup_lo": 245,
+         "gather_speedup_hi": 376, "migration_ms_lo": 3.6, "migration_ms_hi": 24.8,
+         "planner_ms_128": 2.5, "planner_goal_ms": 5.0}
+H200_GATHER = {"blocks": 4096, "block_bytes": 32 * 1024, "per_block_ms": 56.491,
+               "gather_ms": 0.087}
+"""../shared/calibration/h200_verify_tp_gather.jsonl, C_kvgather."""
+
+
+def _run(cfg, out):
+    return None, run_nitsum(cfg, out)
+
+
+def points(results_dir: str | Path, named: dict[str, Sequence[str]]) -> pd.DataFrame:
+    """Run `{name: overrides}` into `<results_dir>/<name>`; one summary row per point."""
+    pts = [({"run": name}, list(ov)) for name, ov in named.items()]
+    return run_points(CONFIG_MODULE, pts, results_dir, run_fn=_run)
+
+
+def quick_overrides(quick: bool) -> list[str]:
+    return ["workload.duration_s=40", "run.drain_s=30", "profile.probe_s=20"] if quick else \
+        ["workload.duration_s=600"]
+
+
+# -- Fig. 2: latency and throughput vs TP level and batch ------------------------------------
+def tp_cost_table(gains: Sequence[float] = (1.0, 3.0), batches: Sequence[int] = (1, 8, 32, 128, 256),
+                  prompt_len: int = 1155, ctx_len: int = 2048) -> pd.DataFrame:
+    """The simulator's costs (llama3-8b, H200 tables + all-reduce) per TP level and batch:
+    decode step ms, tokens/s, GPU-ms per token, and the TTFT of one prompt."""
+    rows = []
+    for gain in gains:
+        for tp in TP_LEVELS:
+            cost = TPCostModel(tp=tp, small_batch_gain=gain)
+            ttft = cost.prefill_s(prompt_len)
+            for b in batches:
+                step = cost.decode_s(b, ctx_len)
+                rows.append({"small_batch_gain": gain, "tp": tp, "batch": b,
+                             "step_ms": step * 1e3, "tokens_per_s": b / step,
+                             "gpu_ms_per_token": step * tp / b * 1e3, "ttft_ms": ttft * 1e3})
+    return pd.DataFrame(rows)
+
+
+# -- Fig. 3: per-window oracle vs the best static TP ------------------------------------------
+def oracle_over_time(results_dir: str | Path, quick: bool) -> tuple[pd.DataFrame, dict]:
+    """Per-window goodput of static TP (SLO-aware) at every level and the oracle's pick, on
+    ServeGen traffic (a day's rate windows in the run)."""
+    ov = ["policy=oracle", "workload=servegen", "workload.rps=" + ("60" if quick else "120"),
+          "policy.window_s=" + ("10" if quick else "30"), *quick_overrides(quick)]
+    points(results_dir, {"fig3/oracle": ov})
+    run = Path(results_dir) / "fig3" / "oracle"
+    windows = pd.read_parquet(run / "windows.parquet")
+    summary = json.loads((run / "summary.json").read_text())
+    return windows, summary
+
+
+def oracle_gain(summary: dict) -> float:
+    """Oracle goodput over the best static TP's, minus 1."""
+    return summary["goodput_rps"] / summary["best_static_goodput_rps"] - 1
+
+
+# -- Fig. 7: KV migration time by payload ---------------------------------------------------
+def migration_table(tokens: Sequence[int] = (512, 2048, 8192, 32768, 131072),
+                    link_gbps: float = 366.0) -> pd.DataFrame:
+    """Moving the KV of `tokens` tokens of llama3-8b: one copy per 32 KiB block (H200
+    per-block time), one gather kernel (H200 gather bandwidth), and the send over the link
+    with the gather overlapped (Nitsum's pipelined migration)."""
+    m = get_model_spec("llama3-8b")
+    per_block_s = H200_GATHER["per_block_ms"] / 1e3 / H200_GATHER["blocks"]
+    gather_bps = H200_GATHER["blocks"] * H200_GATHER["block_bytes"] / (H200_GATHER["gather_ms"] / 1e3)
+    rows = []
+    for n in tokens:
+        size = n * m.kv_bytes_per_token
+        blocks = size / H200_GATHER["block_bytes"]
+        rows.append({"tokens": n, "mib": size / 2**20, "per_block_ms": blocks * per_block_s * 1e3,
+                     "gather_ms": size / gather_bps * 1e3,
+                     "pipelined_send_ms": max(size / gather_bps, size / (link_gbps * 1e9)) * 1e3})
+    df = pd.DataFrame(rows)
+    df["speedup"] = df["per_block_ms"] / df["gather_ms"]
+    return df
+
+
+# -- Fig. 9: goodput vs load --------------------------------------------------------------
+POLICIES = {
+    "vanilla (static TP1)": ["policy=static_tp", "cluster.tp=1"],
+    "static TP2, SLO-aware": ["policy=static_tp_slo", "cluster.tp=2"],
+    "static TP4, SLO-aware": ["policy=static_tp_slo", "cluster.tp=4"],
+    "split (TP2)": ["policy=split", "cluster.tp=2"],
+    "disagg (TP2)": ["policy=disagg", "cluster.tp=2"],
+    "migrate (TP2)": ["policy=migrate", "cluster.tp=2"],
+    "Nitsum": ["policy=nitsum"],
+}
+
+
+def load_levels(quick: bool) -> list[int]:
+    return [60, 160] if quick else [40, 80, 120, 160, 200, 240, 280]
+
+
+def goodput_vs_load(results_dir: str | Path, quick: bool,
+                    policies: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """Goodput and per-tier attainment of every policy at every load (8 GPUs)."""
+    policies = POLICIES if policies is None else policies
+    named = {f"fig9/{_slug(p)}/rps{r}": [*ov, f"workload.rps={r}", *quick_overrides(quick)]
+             for p, ov in policies.items() for r in load_levels(quick)}
+    df = points(results_dir, named)
+    return _with_tiers(df, {f"fig9/{_slug(p)}/rps{r}": (p, r) for p, ov in policies.items()
+                            for r in load_levels(quick)}, results_dir)
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+
+
+def _with_tiers(df: pd.DataFrame, labels: dict[str, tuple[str, float]],
+                results_dir: str | Path) -> pd.DataFrame:
+    rows = []
+    for run in df["run"]:
+        s = json.loads((Path(results_dir) / run / "summary.json").read_text())
+        policy, rps = labels[run]
+        row = {"policy": policy, "rps": rps, "goodput_rps": s["goodput_rps"],
+               "goodput_rps_per_gpu": s["goodput_rps_per_gpu"],
+               "num_reconfigurations": s["num_reconfigurations"]}
+        row.update({f"attain_{t}": v["slo_attainment"] for t, v in s["tiers"].items()})
+        row.update({f"goodput_{t}": v["goodput_rps"] for t, v in s["tiers"].items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# -- the ablation chain --------------------------------------------------------------------
+def ablation(results_dir: str | Path, quick: bool, rps: float | None = None) -> pd.DataFrame:
+    """Vanilla -> SLO-aware + best static TP -> + tier split -> Nitsum scheduler (fixed TP)
+    -> + dynamic TP switched naively -> full Nitsum, at one load (8 GPUs)."""
+    rps = rps if rps is not None else (160 if quick else 200)
+    base = [f"workload.rps={rps}", *quick_overrides(quick)]
+    static = points(results_dir, {f"ablation/static_slo/tp{t}": ["policy=static_tp_slo",
+                                                                 f"cluster.tp={t}", *base]
+                                  for t in TP_LEVELS})
+    best_tp = TP_LEVELS[int(np.argmax(static["goodput_rps"].to_numpy()))]
+    steps = {
+        "vanilla": ["policy=static_tp", "cluster.tp=1"],
+        "slo_aware_best_static": ["policy=static_tp_slo", f"cluster.tp={best_tp}"],
+        "tier_split": ["policy=split", f"cluster.tp={best_tp}"],
+        "nitsum_scheduler": ["policy=nitsum", "policy.planner.dynamic_tp=false",
+                             f"cluster.tp={best_tp}"],
+        "naive_dynamic_tp": ["policy=nitsum", "policy.switch.reuse=false",
+                             "policy.full_weights=false"],
+        "full_nitsum": ["policy=nitsum"],
+    }
+    df = points(results_dir, {f"ablation/{k}": [*ov, *base] for k, ov in steps.items()})
+    df["step"] = list(steps)
+    df["blog_goodput_rps"] = df["step"].map(BLOG_ABLATION)
+    df["best_static_tp"] = best_tp
+    df["rps"] = rps
+    return df[["step", "goodput_rps", "blog_goodput_rps", "num_reconfigurations",
+               "best_static_tp", "rps"]]
+
+
+def slo_sensitivity(results_dir: str | Path, quick: bool,
+                    scales: Sequence[float] = (0.5, 1.0, 2.0)) -> pd.DataFrame:
+    """Goodput of the best static TP (TP2, SLO-aware) and Nitsum when every SLO scale of the
+    `tiers` group is multiplied by `scale`."""
+    rps = 160 if quick else 200
+    rows = []
+    for scale in scales:
+        tiers = [f"tiers.interactive.ttft_scale={3.0 * scale}",
+                 f"tiers.interactive.tpot_scale={2.0 * scale}",
+                 f"tiers.relaxed.ttft_scale={10.0 * scale}",
+                 f"tiers.relaxed.tpot_scale={5.0 * scale}"]
+        for name, ov in (("static TP2, SLO-aware", ["policy=static_tp_slo", "cluster.tp=2"]),
+                         ("Nitsum", ["policy=nitsum"])):
+            run = f"slo/{_slug(name)}/x{scale}"
+            df = points(results_dir, {run: [*ov, *tiers, f"workload.rps={rps}",
+                                            *quick_overrides(quick)]})
+            rows.append({"slo_scale": scale, "policy": name,
+                         "goodput_rps": float(df["goodput_rps"].iloc[0])})
+    return pd.DataFrame(rows)
