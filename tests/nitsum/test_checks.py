@@ -1,0 +1,79 @@
+"""Every Nitsum claim on a case where it holds and on one where it does not."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from experiments.common.claims import ClaimFailed, assert_claims
+from experiments.nitsum import checks, figures
+
+
+def _holds(table: pd.DataFrame, text: str) -> bool | None:
+    return table.set_index("claim").loc[text, "holds"]
+
+
+def test_tp_checks_hold_on_the_cost_model_and_fail_when_tp_helps_gpu_time():
+    tp = figures.tp_cost_table(batches=(1, 8, 128))
+    assert_claims(checks.tp_checks(tp))
+    bad = tp.copy()
+    bad.loc[(bad["tp"] == 8), "gpu_ms_per_token"] = 0.0  # TP 8 "cheapest per token"
+    bad.loc[(bad["tp"] == 8), "ttft_ms"] = 1e6
+    with pytest.raises(ClaimFailed, match="GPU-ms per token"):
+        assert_claims(checks.tp_checks(bad))
+    with pytest.raises(ClaimFailed, match="TTFT"):
+        assert_claims(checks.tp_checks(bad))
+
+
+def test_migration_checks_fail_when_the_gather_is_slow():
+    mig = figures.migration_table()
+    assert_claims(checks.migration_checks(mig))
+    assert mig["speedup"].iloc[0] == pytest.approx(56.491 / 0.087, rel=1e-6)  # ~650x
+    slow = mig.assign(speedup=5.0)
+    with pytest.raises(ClaimFailed, match="gather kernel"):
+        assert_claims(checks.migration_checks(slow))
+
+
+def _abl(naive: float) -> pd.DataFrame:
+    steps = ["vanilla", "slo_aware_best_static", "tier_split", "nitsum_scheduler",
+             "naive_dynamic_tp", "full_nitsum"]
+    return pd.DataFrame({"step": steps, "goodput_rps": [10, 20, 21, 25, naive, 30]})
+
+
+def test_ablation_naive_switch_claim():
+    assert_claims(checks.ablation_checks(_abl(5.0), quick=False))
+    with pytest.raises(ClaimFailed, match="naive dynamic TP"):
+        assert_claims(checks.ablation_checks(_abl(25.0), quick=False))
+    assert _holds(checks.ablation_checks(_abl(25.0), quick=True),
+                  "naive dynamic TP over SLO-aware best static TP") is None  # not in quick
+    t = checks.ablation_checks(_abl(5.0), quick=False)
+    assert _holds(t, "each step of the chain at least the one before (share)")
+
+
+def test_load_checks():
+    rows = []
+    for rps, ours, other in ((50, 40, 45), (100, 80, 60)):
+        rows += [{"policy": "Nitsum", "rps": rps, "goodput_rps": ours, "attain_a": 0.9},
+                 {"policy": "static", "rps": rps, "goodput_rps": other, "attain_a": 0.5}]
+    df = pd.DataFrame(rows)
+    t = checks.load_checks(df)
+    assert_claims(t)
+    assert _holds(t, "Nitsum goodput over the best baseline's at the top load")
+    over = df.assign(goodput_rps=df["goodput_rps"] * 3)
+    with pytest.raises(ClaimFailed, match="offered load"):
+        assert_claims(checks.load_checks(over))
+    falling = df.copy()
+    falling.loc[(falling.policy == "Nitsum") & (falling.rps == 100), "goodput_rps"] = 10
+    assert not _holds(checks.load_checks(falling),
+                      "Nitsum goodput at the top load over its goodput one load lower")
+
+
+def test_oracle_and_planner_checks_report():
+    w = pd.DataFrame({"tp1": [1.0, 3.0], "tp2": [2.0, 1.0], "best_tp": [2, 1]})
+    t = checks.oracle_checks({"goodput_rps": 5.0, "best_static_goodput_rps": 4.0}, w)
+    assert _holds(t, "oracle over best static TP, gain >= 23%")  # 5 / 4 - 1 = 25%
+    assert _holds(t, "oracle over best static TP, gain <= 29%")
+    t = checks.oracle_checks({"goodput_rps": 5.0, "best_static_goodput_rps": 5.0}, w)
+    assert not _holds(t, "oracle over best static TP, gain >= 23%")
+    p = checks.planner_checks(pd.DataFrame({"num_gpus": [8, 128], "median_ms": [0.1, 6.0]}))
+    assert not _holds(p, "median decision time at 128 GPUs (ms) under the 5 ms goal")
