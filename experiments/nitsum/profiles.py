@@ -15,6 +15,9 @@ from toolkit.sim.tp_cluster import PoolSetup
 from toolkit.sim.tp_profile import measure_profiles
 from toolkit.workloads.tiers import TieredWorkload, TierSLO
 
+PROFILE_VERSION = 2
+"""Bump when the simulator's behaviour changes (a cached profile would no longer be what a
+fresh measurement gives)."""
 CACHE = Path(os.environ.get("TOOLKIT_CACHE", Path(__file__).resolve().parents[2] / ".cache"))
 
 
@@ -22,6 +25,7 @@ def profile_key(cfg: DictConfig, full_weights: bool) -> str:
     keep = {k: OmegaConf.to_container(cfg[k], resolve=True)
             for k in ("model", "gpu", "tiers", "workload", "cluster", "cost", "profile")}
     keep["full_weights"] = full_weights
+    keep["version"] = PROFILE_VERSION
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -138,3 +138,20 @@ def test_records_stream_in_row_groups(tmp_path, monkeypatch):
     df, _, _ = _run(_workload(300, 20), StaticTPPlanner(1), tmp_path, "s")
     assert pq.ParquetFile(tmp_path / "s.parquet").num_row_groups >= 6 and len(df) == 300
     assert not math.isnan(df["finish_s"].max())
+
+
+def test_wait_queue_orders_feasible_first_then_late_by_arrival():
+    from toolkit.sim.tp_group import WaitQueue
+
+    arrivals = [0.0, 1.0, 2.0, 3.0]
+    deadlines = [10.0, 2.5, 5.0, 4.0]  # request 1 will be late at t=3
+    q = WaitQueue(deadlines, arrivals)
+    for r in range(4):
+        q.push(r)
+    got = [q.pop(3.0) for _ in range(4)]
+    assert got == [3, 2, 0, 1]  # due by deadline (4, 5, 10), then the late one
+    fifo = WaitQueue(None, arrivals)
+    for r in (0, 1, 2):
+        fifo.push(r)
+    fifo.push(3, front=True)
+    assert [fifo.pop(0.0) for _ in range(4)] == [3, 0, 1, 2] and fifo.peek(0.0) is None

@@ -69,7 +69,7 @@ class NitsumDispatch(Dispatcher):
 
     def choose(self, tier: str, groups: Sequence[GroupLoad]) -> int:
         own = [g for g in serving(groups, tier) if g.tier == tier and g.up
-               and g.load < g.safe_batch and g.queued == 0]
+               and g.load < g.safe_batch]
         if own:
             return min(own, key=lambda g: (g.load / g.safe_batch, g.index)).index
         pool = [g for g in groups if g.role != "decode"]

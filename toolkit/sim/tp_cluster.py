@@ -25,7 +25,7 @@ from toolkit.plan.base import ClusterPlan, ClusterView, GroupSpec, Planner
 from toolkit.plan.capacity import ProfileTable
 from toolkit.plan.dispatch import Dispatcher, GroupLoad, LocalPolicy
 from toolkit.plan.migrate import MigrationBalancer
-from toolkit.sim.tp_group import RequestState, SimGroup, records_frame
+from toolkit.sim.tp_group import RequestState, SimGroup, WaitQueue, records_frame
 from toolkit.sim.tp_records import RecordSink
 from toolkit.workloads.tiers import TieredWorkload, TierSLO
 
@@ -135,7 +135,7 @@ class TieredPool:
 
     def _place(self, r: int, tier: str) -> None:
         g = self.groups[self.dispatcher.choose(tier, self._loads())]
-        g.waiting.append(r)
+        g.waiting.push(r)
         self._kick(g)
 
     def _kick(self, g: SimGroup) -> None:
@@ -153,14 +153,8 @@ class TieredPool:
     def _cap(self, g: SimGroup) -> int:
         return self.local.cap(g.safe_batch)
 
-    def _order_key(self):
-        if not self.local.slo_aware:
-            return None
-        rs, now = self.rs, self.now
-        return lambda r: (rs.deadline[r] < now, rs.deadline[r], rs.arrival[r])
-
     def _start(self, g: SimGroup, now: float) -> None:
-        g.admit(self.rs, self._cap(g), self._order_key())
+        g.admit(self.rs, self._cap(g), now)
         t = g.plan_iteration(self.rs, now)
         g.busy = t is not None
         if t is not None:
@@ -233,7 +227,7 @@ class TieredPool:
         if d is None:  # its group was reconfigured away meanwhile
             self._place(r, self.names[self.rs.tier[r]])
             return
-        d.waiting.append(r)
+        d.waiting.push(r, front=True)
         self._kick(d)
 
     def _finish(self, g: SimGroup, r: int, now: float) -> None:
@@ -308,8 +302,9 @@ class TieredPool:
         """A fresh group object for `spec` at `gpu_start`."""
         self.next_gid += 1
         safe = safe_batch(self.profiles, spec, list(self.names), self.slos)
+        queue = WaitQueue(self.rs.deadline if self.local.slo_aware else None, self.rs.arrival)
         return SimGroup(self.next_gid, gpu_start, spec, self.setup.costs[spec.tp],
-                        self.setup.kv_tokens[spec.tp], safe, self.setup.chunk_tokens)
+                        self.setup.kv_tokens[spec.tp], safe, self.setup.chunk_tokens, queue)
 
 
 def safe_batch(profiles: ProfileTable, spec: GroupSpec, tiers: Sequence[str],

@@ -8,8 +8,10 @@ that can join the batch cuts the run at the end of the step in flight.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +40,65 @@ class RequestState:
         self.deadline = [a + ttft_slo_s[k] for a, k in zip(self.arrival, self.tier)]
 
 
+class WaitQueue:
+    """A group's waiting requests. First come first served (`deadlines=None`), or feasible
+    first: requests whose TTFT deadline has not passed by earliest deadline, then those past
+    it by arrival (deadline = arrival + the tier's TTFT target, so the passed ones leave the
+    front of the deadline order). Either way, requests pushed to the `front` (resumed ones:
+    handed over, migrated) go first. O(log n) per request."""
+
+    def __init__(self, deadlines: list[float] | None, arrivals: list[float]) -> None:
+        self.deadlines, self.arrivals = deadlines, arrivals
+        self.fifo: deque[int] = deque()
+        self.due: list[tuple[float, int]] = []  # (deadline, rid)
+        self.late: list[tuple[float, int]] = []  # (arrival, rid)
+
+    def __len__(self) -> int:
+        return len(self.fifo) + len(self.due) + len(self.late)
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self.fifo
+        yield from (r for _, r in sorted(self.due))
+        yield from (r for _, r in sorted(self.late))
+
+    def push(self, r: int, front: bool = False) -> None:
+        if front:
+            self.fifo.appendleft(r)
+        elif self.deadlines is None:
+            self.fifo.append(r)
+        else:
+            heapq.heappush(self.due, (self.deadlines[r], r))
+
+    def peek(self, now: float) -> int | None:
+        due = self.due
+        while due and due[0][0] < now:
+            _, r = heapq.heappop(due)
+            heapq.heappush(self.late, (self.arrivals[r], r))
+        if self.fifo:
+            return self.fifo[0]
+        if due:
+            return due[0][1]
+        return self.late[0][1] if self.late else None
+
+    def pop(self, now: float) -> int:
+        r = self.peek(now)
+        assert r is not None
+        if self.fifo:
+            self.fifo.popleft()
+        elif self.due and self.due[0][1] == r:
+            heapq.heappop(self.due)
+        else:
+            heapq.heappop(self.late)
+        return r
+
+    def drain(self) -> list[int]:
+        out = list(self)
+        self.fifo.clear()
+        self.due.clear()
+        self.late.clear()
+        return out
+
+
 @dataclass
 class Run:
     """A run of `k` decode steps of `step_s` each from `start_s`."""
@@ -51,10 +112,10 @@ class SimGroup:
     """A TP group: its spec, first GPU, cost model, KV capacity and queues."""
 
     def __init__(self, gid: int, gpu_start: int, spec: GroupSpec, cost: CostModel,
-                 kv_tokens: int, safe_batch: int, chunk_tokens: int) -> None:
+                 kv_tokens: int, safe_batch: int, chunk_tokens: int, waiting: WaitQueue) -> None:
         self.gid, self.gpu_start, self.spec, self.cost = gid, gpu_start, spec, cost
         self.kv_tokens, self.safe_batch, self.chunk = kv_tokens, safe_batch, chunk_tokens
-        self.waiting: list[int] = []
+        self.waiting = waiting
         self.prefill: deque[list[int]] = deque()  # [rid, tokens left to prefill]
         self.running: list[int] = []
         self.kv_used = 0
@@ -69,28 +130,24 @@ class SimGroup:
     def load(self) -> int:
         return len(self.waiting) + len(self.prefill) + len(self.running)
 
-    def admit(self, rs: RequestState, cap: int, order_key) -> None:
-        """Move waiting requests into the batch while it has room and their KV fits."""
-        if not self.waiting or len(self.running) + len(self.prefill) >= cap:
-            return
-        if order_key is not None and len(self.waiting) > 1:
-            self.waiting.sort(key=order_key)
-        keep = []
-        for pos, r in enumerate(self.waiting):
-            if len(self.running) + len(self.prefill) >= cap:
-                keep.extend(self.waiting[pos:])
-                break
+    def admit(self, rs: RequestState, cap: int, now: float) -> None:
+        """Move waiting requests, in queue order, into the batch while it has room and the
+        next one's KV fits (no skipping ahead of a request that does not fit)."""
+        q = self.waiting
+        while len(self.running) + len(self.prefill) < cap:
+            r = q.peek(now)
+            if r is None:
+                return
             need_kv = rs.prompt[r] + rs.output[r]
             if self.kv_used + need_kv > self.kv_tokens:
-                keep.append(r)
-                continue
+                return
+            q.pop(now)
             self.kv_used += need_kv
             if rs.need[r] > 0:
                 self.prefill.append([r, rs.need[r]])
-            else:  # handed over with its KV (disaggregation): decode at once
+            else:  # arrived with its KV (handover, migration): decode at once
                 self.running.append(r)
                 self.ctx_sum += rs.prompt[r] + rs.gen[r]
-        self.waiting = keep
 
     def plan_iteration(self, rs: RequestState, now: float) -> float | None:
         """Start the next iteration; its end time (None: idle)."""

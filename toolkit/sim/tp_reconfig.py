@@ -43,7 +43,7 @@ def apply_plan(pool: TieredPool, plan: ClusterPlan, initial: bool) -> None:
         g.version += 1  # its pending event is void
         targets = [f for f in fresh if f.gpu_start < g.gpu_start + g.spec.tp
                    and g.gpu_start < f.gpu_start + f.spec.tp] or fresh or kept
-        waiting += g.waiting
+        waiting += g.waiting.drain()
         for k, r in enumerate(_in_batch(g)):
             t = targets[k % len(targets)]
             if pool.setup.switch.reuse:
@@ -91,4 +91,4 @@ def _requeue(pool: TieredPool, t: SimGroup, r: int, keep_kv: bool) -> None:
         pool.stats.num_kv_lost += 1
     elif rs.need[r] == 0:
         pass  # decodes as soon as it is admitted
-    t.waiting.insert(0, r)
+    t.waiting.push(r, front=True)
