@@ -36,15 +36,15 @@ def tp_checks(df: pd.DataFrame) -> pd.DataFrame:
     ])
 
 
-def oracle_checks(summary: dict, windows: pd.DataFrame) -> pd.DataFrame:
+def oracle_checks(summary: dict, windows: pd.DataFrame, label: str = "") -> pd.DataFrame:
     """Fig. 3: the oracle's gain over the best static TP (paper: 23-29%), and whether the
     best level changes over time (the blog's Fig. 1)."""
     gain = summary["goodput_rps"] / summary["best_static_goodput_rps"] - 1
     best = windows["best_tp"].nunique() if "best_tp" in windows else float("nan")
     return claims_table([
-        Claim("oracle over best static TP, gain >= 23%", gain, ">=", PAPER["oracle_gain_lo"], "paper"),
-        Claim("oracle over best static TP, gain <= 29%", gain, "<=", PAPER["oracle_gain_hi"], "paper"),
-        Claim("the best TP level changes over time (distinct best levels)", float(best), ">=", 2, "paper"),
+        Claim(f"{label}oracle over best static TP, gain >= 23%", gain, ">=", PAPER["oracle_gain_lo"], "paper"),
+        Claim(f"{label}oracle over best static TP, gain <= 29%", gain, "<=", PAPER["oracle_gain_hi"], "paper"),
+        Claim(f"{label}the best TP level changes over time (distinct best levels)", float(best), ">=", 2, "paper"),
     ])
 
 

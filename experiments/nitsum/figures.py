@@ -62,13 +62,16 @@ def tp_cost_table(gains: Sequence[float] = (1.0, 3.0), batches: Sequence[int] = 
 
 
 # -- Fig. 3: per-window oracle vs the best static TP ------------------------------------------
-def oracle_over_time(results_dir: str | Path, quick: bool) -> tuple[pd.DataFrame, dict]:
+def oracle_over_time(results_dir: str | Path, quick: bool,
+                     small_batch_gain: float = 1.0) -> tuple[pd.DataFrame, dict]:
     """Per-window goodput of static TP (SLO-aware) at every level and the oracle's pick, on
-    ServeGen traffic (a day's rate windows in the run)."""
+    ServeGen traffic (a day's rate windows in the run), at a small-batch TP gain."""
     ov = ["policy=oracle", "workload=servegen", "workload.rps=" + ("60" if quick else "120"),
-          "policy.window_s=" + ("10" if quick else "30"), *quick_overrides(quick)]
-    points(results_dir, {"fig3/oracle": ov})
-    run = Path(results_dir) / "fig3" / "oracle"
+          "policy.window_s=" + ("10" if quick else "30"), f"cost.small_batch_gain={small_batch_gain}",
+          *quick_overrides(quick)]
+    name = f"fig3/oracle_gain{small_batch_gain:g}"
+    points(results_dir, {name: ov})
+    run = Path(results_dir) / name
     windows = pd.read_parquet(run / "windows.parquet")
     summary = json.loads((run / "summary.json").read_text())
     return windows, summary

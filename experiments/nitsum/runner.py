@@ -69,7 +69,8 @@ def run_pool(cfg: DictConfig, policy: DictConfig, w: TieredWorkload, tiers: list
                       balancer)
     out.mkdir(parents=True, exist_ok=True)
     duration = float(cfg.workload.duration_s)
-    bar = tqdm(total=round(duration), unit="sim s", desc=str(policy.name), leave=False)
+    bar = tqdm(total=round(duration), unit="sim s", desc=str(policy.name), leave=False,
+               disable=None)  # off where stderr is no terminal (papermill, logs)
     wall = time.perf_counter()
     try:
         stats = pool.run(w, out / "records.parquet", float(cfg.run.drain_s),
