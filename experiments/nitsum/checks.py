@@ -98,3 +98,18 @@ def planner_checks(df: pd.DataFrame) -> pd.DataFrame:
         Claim(f"median decision time at {int(top.num_gpus)} GPUs (ms) under the 5 ms goal", float(top.median_ms), "<=", PAPER["planner_goal_ms"], "goal"),
         Claim(f"median decision time at {int(top.num_gpus)} GPUs (ms) within Nitsum's 2.5 ms", float(top.median_ms), "<=", PAPER["planner_ms_128"], "paper"),
     ])
+
+
+def engine_tp_checks(steps: pd.DataFrame) -> pd.DataFrame:
+    """Fig. 2 on the engine (CPU, gloo): rank-time per token rises with TP (asserted); TTFT
+    and the small-batch step fall with TP (the issue's claim; reported: on two CPU cores the
+    gloo all-reduces can cost more than the split saves)."""
+    small = steps[steps["batch"] == steps["batch"].min()]
+    return claims_table([
+        Claim("engine: higher TP raises rank-ms per token at every batch (share)",
+              _monotone_share(steps, "rank_ms_per_token", "batch", False), ">=", 1.0),
+        Claim("engine: higher TP lowers the prefill step (share over batches)",
+              _monotone_share(steps, "prefill_ms", "batch", True), ">=", 1.0, "paper"),
+        Claim("engine: higher TP lowers the smallest batch's decode step (share)",
+              _monotone_share(small, "step_ms", "batch", True), ">=", 1.0, "paper"),
+    ])

@@ -77,3 +77,15 @@ def test_oracle_and_planner_checks_report():
     assert not _holds(t, "oracle over best static TP, gain >= 23%")
     p = checks.planner_checks(pd.DataFrame({"num_gpus": [8, 128], "median_ms": [0.1, 6.0]}))
     assert not _holds(p, "median decision time at 128 GPUs (ms) under the 5 ms goal")
+
+
+def test_engine_tp_checks():
+    steps = pd.DataFrame({"tp": [1, 2, 1, 2], "batch": [1, 1, 16, 16],
+                          "prefill_ms": [7.0, 10.0, 80.0, 50.0], "step_ms": [2.0, 9.0, 4.0, 12.0],
+                          "rank_ms_per_token": [2.0, 18.0, 0.25, 1.5]})
+    t = checks.engine_tp_checks(steps)
+    assert_claims(t)
+    assert not _holds(t, "engine: higher TP lowers the smallest batch's decode step (share)")
+    cheap = steps.assign(rank_ms_per_token=[2.0, 1.0, 0.25, 0.1])
+    with pytest.raises(ClaimFailed, match="rank-ms per token"):
+        assert_claims(checks.engine_tp_checks(cheap))
