@@ -112,8 +112,9 @@ class TPCostModel(CostModel):
 
     `small_batch_gain` is Nitsum's superlinear small-batch TP speed-up (the blog: up to 3x,
     from smaller weight slices hitting in L2), which single-GPU shard measurements do not
-    show: decode compute at TP t and batch B is divided by `1 + (gain - 1) * (t - 1) / 7 *
-    max(0, 1 - B / gain_crossover_batch)` (full gain at TP 8, batch 1; the shape is ours).
+    show: the compute of an iteration of n tokens at TP t is divided by `1 + (gain - 1) *
+    (t - 1) / 7 * max(0, 1 - n / gain_crossover_batch)` (full gain at TP 8 and one token,
+    none from `gain_crossover_batch` tokens on; the shape is ours).
     1.0 (the default) turns it off."""
 
     def __init__(self, model: str = "llama3-8b", gpu: str = "h200", tp: int = 1,
@@ -158,9 +159,8 @@ class TPCostModel(CostModel):
         tokens = batch.num_new_tokens
         if self.tp != self.base_tp:
             t *= shard_ratio(self.tp, self.base_tp, tokens)
-        if self.gain > 1.0 and self.tp > 1 and not batch.prefill_new:
-            b = batch.num_decode
-            t /= 1 + (self.gain - 1) * (self.tp - 1) / 7 * max(0.0, 1 - b / self.crossover)
+        if self.gain > 1.0 and self.tp > 1:
+            t /= 1 + (self.gain - 1) * (self.tp - 1) / 7 * max(0.0, 1 - tokens / self.crossover)
         return t
 
     def iteration_s(self, batch: BatchShape) -> float:
