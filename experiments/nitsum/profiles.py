@@ -15,7 +15,7 @@ from toolkit.sim.tp_cluster import PoolSetup
 from toolkit.sim.tp_profile import measure_profiles
 from toolkit.workloads.tiers import TieredWorkload, TierSLO
 
-PROFILE_VERSION = 2
+PROFILE_VERSION = 3
 """Bump when the simulator's behaviour changes (a cached profile would no longer be what a
 fresh measurement gives)."""
 CACHE = Path(os.environ.get("TOOLKIT_CACHE", Path(__file__).resolve().parents[2] / ".cache"))

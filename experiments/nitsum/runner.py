@@ -84,6 +84,7 @@ def run_pool(cfg: DictConfig, policy: DictConfig, w: TieredWorkload, tiers: list
     s.update(policy=str(policy.name), num_reconfigurations=stats.num_reconfigurations,
              num_group_switches=stats.num_group_switches, downtime_gpu_s=stats.downtime_gpu_s,
              num_kv_lost=stats.num_kv_lost, num_kv_migrated=stats.num_kv_migrated,
+             num_preempted=stats.num_preempted,
              slos={k: {"ttft_s": v.ttft_s, "tpot_s": v.tpot_s} for k, v in slos.items()},
              profiles={t: {str(tp): p.rate_rps for tp, p in d.items()}
                        for t, d in profiles.profile.items()},

@@ -94,18 +94,30 @@ def test_static_plans():
 
 
 def _loads(*specs):
-    return [GroupLoad(i, tier, "mixed", 1, load, safe) for i, (tier, load, safe) in enumerate(specs)]
+    return [GroupLoad(i, tier, "mixed", 1, load, safe, safe_rate=2.0, gid=10 + i)
+            for i, (tier, load, safe) in enumerate(specs)]
 
 
 def test_dispatchers():
     gs = _loads(("a", 3, 4), ("a", 1, 4), ("b", 0, 4))
     assert LeastLoadedDispatch().choose("a", gs) == 1
-    assert NitsumDispatch().choose("a", gs) == 1
-    full = _loads(("a", 4, 4), ("b", 0, 4))
-    d = NitsumDispatch()
-    assert {d.choose("a", full) for _ in range(4)} == {0, 1}  # best effort: round-robin
     rr = RoundRobinDispatch()
     assert [rr.choose("a", gs) for _ in range(4)] == [1, 0, 1, 0]
+
+
+def test_nitsum_dispatch_keeps_each_group_within_its_safe_rate():
+    """Two groups of tier a, 2 req/s each, 1-s window: four feasible placements in a second,
+    then best effort (round-robin over GPUs, the TP-2 group taking two turns)."""
+    gs = _loads(("a", 0, 4), ("a", 0, 4))
+    gs.append(GroupLoad(2, "b", "mixed", 2, 0, 4, safe_rate=2.0, gid=12))
+    d = NitsumDispatch(window_s=1.0)
+    picks = [d.choose("a", gs, now=0.1 * k) for k in range(4)]
+    assert sorted(picks) == [0, 0, 1, 1] and d.feasible
+    extra = [d.choose("a", gs, now=0.5) for _ in range(8)]
+    assert not d.feasible and sorted(extra) == [0, 0, 1, 1, 2, 2, 2, 2]
+    assert d.choose("a", gs, now=1.05) in (0, 1) and d.feasible  # the window moved on
+    d.choose("c", gs, now=2.0)
+    assert not d.feasible  # a tier without groups is best effort
 
 
 def test_balancer_moves_from_busiest_to_idlest_of_a_tier():

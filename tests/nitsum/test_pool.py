@@ -155,3 +155,30 @@ def test_wait_queue_orders_feasible_first_then_late_by_arrival():
         fifo.push(r)
     fifo.push(3, front=True)
     assert [fifo.pop(0.0) for _ in range(4)] == [3, 0, 1, 2] and fifo.peek(0.0) is None
+
+
+def test_best_effort_requests_wait_behind_feasible_ones(tmp_path):
+    """One TP-1 group for tier fast; bulk (no targets) is best effort. A burst of bulk
+    requests fills the batch, then fast ones arrive: with preemption they take best-effort
+    slots at once; without it they wait behind the bulk requests."""
+    from toolkit.plan.dispatch import NitsumDispatch
+    from toolkit.plan.nitsum import NitsumPlanner
+
+    n_bulk, n_fast = 300, 5
+    t = np.concatenate([np.linspace(0.0, 0.01, n_bulk), np.full(n_fast, 0.02)])
+    tier = np.concatenate([np.ones(n_bulk, int), np.zeros(n_fast, int)])
+    w = TieredWorkload(t, np.full(len(t), 500), np.full(len(t), 50), tier, ("fast", "bulk"))
+    setup = pool_setup("llama3-8b", "h200", (1,), True)
+    slos, prof = slos_and_profiles(setup, TIERS, w)
+    firsts = {}
+    for preempt in (True, False):
+        pool = TieredPool(setup, NitsumPlanner(tp_levels=(1,)), NitsumDispatch(),
+                          SLOAwareLocal(max_batch=16, preempt_best_effort=preempt), slos,
+                          prof, 1)
+        stats = pool.run(w, tmp_path / f"b{preempt}.parquet")
+        df = pd.read_parquet(tmp_path / f"b{preempt}.parquet")
+        fast, bulk = df[df.tier == "fast"], df[df.tier == "bulk"]
+        firsts[preempt] = fast["first_token_s"].max()
+        assert len(df) == n_bulk + n_fast and np.isfinite(df["finish_s"]).all()
+    assert firsts[True] < 0.5 < bulk["first_token_s"].median() < firsts[False]
+    assert stats.num_preempted == 0

@@ -5,6 +5,7 @@ Both see groups through `GroupLoad`, the same on every backend."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ class GroupLoad:
     safe_batch: int
     up: bool = True
     queued: int = 0
+    safe_rate: float = 0.0
+    gid: int = -1
 
 
 def serving(groups: Sequence[GroupLoad], tier: str) -> list[GroupLoad]:
@@ -30,11 +33,16 @@ def serving(groups: Sequence[GroupLoad], tier: str) -> list[GroupLoad]:
 
 
 class Dispatcher(ABC):
-    """Chooses a group for each arriving request."""
+    """Chooses a group for each arriving request. `feasible` tells whether the last choice
+    had SLO-safe capacity for it; a backend serves requests placed as not feasible (best
+    effort) after the feasible ones."""
+
+    feasible: bool = True
 
     @abstractmethod
-    def choose(self, tier: str, groups: Sequence[GroupLoad]) -> int:
-        """Index of the chosen group among `groups` (every group, in plan order)."""
+    def choose(self, tier: str, groups: Sequence[GroupLoad], now: float = 0.0) -> int:
+        """Index of the chosen group among `groups` (every group, in plan order) for a
+        request arriving at `now`."""
 
 
 class RoundRobinDispatch(Dispatcher):
@@ -44,7 +52,7 @@ class RoundRobinDispatch(Dispatcher):
     def __init__(self) -> None:
         self._next = 0
 
-    def choose(self, tier: str, groups: Sequence[GroupLoad]) -> int:
+    def choose(self, tier: str, groups: Sequence[GroupLoad], now: float = 0.0) -> int:
         pool = serving(groups, tier) or [g for g in groups if g.role != "decode"]
         self._next += 1
         return pool[self._next % len(pool)].index
@@ -53,28 +61,42 @@ class RoundRobinDispatch(Dispatcher):
 class LeastLoadedDispatch(Dispatcher):
     """The group serving the tier with the fewest requests per SLO-safe slot."""
 
-    def choose(self, tier: str, groups: Sequence[GroupLoad]) -> int:
+    def choose(self, tier: str, groups: Sequence[GroupLoad], now: float = 0.0) -> int:
         pool = serving(groups, tier) or [g for g in groups if g.role != "decode"]
         return min(pool, key=lambda g: (g.load / max(1, g.safe_batch or g.tp), g.index)).index
 
 
 class NitsumDispatch(Dispatcher):
-    """Feasible requests (a group of their tier has SLO-safe room: fewer requests than its
-    SLO-safe batch and none queued) go to the least-loaded such group; the rest, and the
-    requests of tiers without groups (background), are best effort, round-robin over every
-    group."""
+    """Feasible requests go to the least-loaded group of their tier that has SLO-safe
+    capacity left: fewer feasible placements over the last `window_s` than its profiled
+    SLO-safe rate allows. The rest, and the requests of tiers without groups (background),
+    are best effort, round-robin over every GPU (a group of t GPUs takes t turns)."""
 
-    def __init__(self) -> None:
+    def __init__(self, window_s: float = 1.0) -> None:
+        if window_s <= 0:
+            raise ValueError(f"NitsumDispatch: window_s must be > 0, got {window_s}")
+        self.window_s = window_s
         self._next = 0
+        self._placed: dict[int, deque[float]] = {}
 
-    def choose(self, tier: str, groups: Sequence[GroupLoad]) -> int:
-        own = [g for g in serving(groups, tier) if g.tier == tier and g.up
-               and g.load < g.safe_batch]
+    def _recent(self, gid: int, now: float) -> deque[float]:
+        q = self._placed.setdefault(gid, deque())
+        while q and q[0] <= now - self.window_s:
+            q.popleft()
+        return q
+
+    def choose(self, tier: str, groups: Sequence[GroupLoad], now: float = 0.0) -> int:
+        own = [(len(self._recent(g.gid, now)) / (g.safe_rate * self.window_s), g)
+               for g in serving(groups, tier) if g.tier == tier and g.up and g.safe_rate > 0]
+        own = [(used, g) for used, g in own if used < 1.0]
+        self.feasible = bool(own)
         if own:
-            return min(own, key=lambda g: (g.load / g.safe_batch, g.index)).index
-        pool = [g for g in groups if g.role != "decode"]
+            g = min(own, key=lambda x: (x[0], x[1].index))[1]
+            self._placed[g.gid].append(now)
+            return g.index
+        gpus = [g.index for g in groups if g.role != "decode" for _ in range(g.tp)]
         self._next += 1
-        return pool[self._next % len(pool)].index
+        return gpus[self._next % len(gpus)]
 
 
 class LocalPolicy(ABC):
@@ -100,9 +122,15 @@ class FCFSLocal(LocalPolicy):
 class SLOAwareLocal(LocalPolicy):
     """Fills the batch up to its SLO-safe size (or `max_batch` where no tier bounds it),
     feasible requests (TTFT deadline not yet passed) first, earliest deadline first, then
-    the rest in arrival order."""
+    the rest in arrival order. With `preempt_best_effort`, a full batch gives up running
+    best-effort requests (newest first; they recompute their KV later) for waiting
+    requests that can still meet their deadline."""
 
     slo_aware = True
+
+    def __init__(self, max_batch: int = 256, preempt_best_effort: bool = False) -> None:
+        super().__init__(max_batch)
+        self.preempt_best_effort = preempt_best_effort
 
     def cap(self, safe_batch: int) -> int:
         return min(self.max_batch, safe_batch) if safe_batch > 0 else self.max_batch

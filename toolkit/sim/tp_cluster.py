@@ -53,6 +53,7 @@ class PoolStats:
     downtime_gpu_s: float = 0.0
     num_kv_lost: int = 0
     num_kv_migrated: int = 0
+    num_preempted: int = 0
     plans: list[tuple[float, str]] = field(default_factory=list)
 
 
@@ -126,7 +127,7 @@ class TieredPool:
     # -- requests ---------------------------------------------------------------------
     def _loads(self) -> list[GroupLoad]:
         return [GroupLoad(k, g.spec.tier, g.spec.role, g.spec.tp, g.load, g.safe_batch,
-                          g.down_until <= self.now, len(g.waiting))
+                          g.down_until <= self.now, len(g.waiting), g.safe_rate, g.gid)
                 for k, g in enumerate(self.groups)]
 
     def _arrive(self, r: int) -> None:
@@ -134,7 +135,9 @@ class TieredPool:
         self._place(r, self.names[self.rs.tier[r]])
 
     def _place(self, r: int, tier: str) -> None:
-        g = self.groups[self.dispatcher.choose(tier, self._loads())]
+        g = self.groups[self.dispatcher.choose(tier, self._loads(), self.now)]
+        if not self.dispatcher.feasible:  # best effort: served after every feasible request
+            self.rs.deadline[r] = math.inf
         g.waiting.push(r)
         self._kick(g)
 
@@ -144,7 +147,8 @@ class TieredPool:
             return
         if not g.busy:
             self._start(g, self.now)
-        elif g.run is not None and len(g.running) + len(g.prefill) < self._cap(g):
+        elif g.run is not None and (len(g.running) + len(g.prefill) < self._cap(g)
+                                    or getattr(self.local, "preempt_best_effort", False)):
             t = g.cut_run(self.now)
             if t is not None:
                 g.version += 1
@@ -154,11 +158,30 @@ class TieredPool:
         return self.local.cap(g.safe_batch)
 
     def _start(self, g: SimGroup, now: float) -> None:
+        if getattr(self.local, "preempt_best_effort", False) and len(g.waiting):
+            self._preempt(g, now)
         g.admit(self.rs, self._cap(g), now)
         t = g.plan_iteration(self.rs, now)
         g.busy = t is not None
         if t is not None:
             self._push(t, g)
+
+    def _preempt(self, g: SimGroup, now: float) -> None:
+        """Free batch slots held by best-effort requests for waiting feasible ones."""
+        rs = self.rs
+        g.waiting.peek(now)  # moves the requests past their deadline out of `due`
+        want = len(g.waiting.due) - (self._cap(g) - len(g.running) - len(g.prefill))
+        if want <= 0:
+            return
+        victims = [r for r in reversed(g.running) if math.isinf(rs.deadline[r])][:want]
+        for r in victims:
+            g.running.remove(r)
+            g.kv_used -= rs.prompt[r] + rs.output[r]
+            g.ctx_sum -= rs.prompt[r] + rs.gen[r]
+            rs.need[r] = rs.prompt[r] + rs.gen[r]
+            rs.restarts[r] += 1
+            self.stats.num_preempted += 1
+            g.waiting.push(r)
 
     def _push(self, t: float, g: SimGroup) -> None:
         self.seq += 1
@@ -303,8 +326,10 @@ class TieredPool:
         self.next_gid += 1
         safe = safe_batch(self.profiles, spec, list(self.names), self.slos)
         queue = WaitQueue(self.rs.deadline if self.local.slo_aware else None, self.rs.arrival)
-        return SimGroup(self.next_gid, gpu_start, spec, self.setup.costs[spec.tp],
-                        self.setup.kv_tokens[spec.tp], safe, self.setup.chunk_tokens, queue)
+        g = SimGroup(self.next_gid, gpu_start, spec, self.setup.costs[spec.tp],
+                     self.setup.kv_tokens[spec.tp], safe, self.setup.chunk_tokens, queue)
+        g.safe_rate = self.profiles.rate(spec.tier, spec.tp) if spec.tier in self.names else 0.0
+        return g
 
 
 def safe_batch(profiles: ProfileTable, spec: GroupSpec, tiers: Sequence[str],

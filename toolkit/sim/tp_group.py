@@ -43,8 +43,8 @@ class RequestState:
 class WaitQueue:
     """A group's waiting requests. First come first served (`deadlines=None`), or feasible
     first: requests whose TTFT deadline has not passed by earliest deadline, then those past
-    it by arrival (deadline = arrival + the tier's TTFT target, so the passed ones leave the
-    front of the deadline order). Either way, requests pushed to the `front` (resumed ones:
+    it and best-effort ones (no deadline) by arrival (deadline = arrival + the tier's TTFT
+    target, so the passed ones leave the front of the deadline order). Either way, requests pushed to the `front` (resumed ones:
     handed over, migrated) go first. O(log n) per request."""
 
     def __init__(self, deadlines: list[float] | None, arrivals: list[float]) -> None:
@@ -66,6 +66,8 @@ class WaitQueue:
             self.fifo.appendleft(r)
         elif self.deadlines is None:
             self.fifo.append(r)
+        elif math.isinf(self.deadlines[r]):  # best effort: with the late ones, by arrival
+            heapq.heappush(self.late, (self.arrivals[r], r))
         else:
             heapq.heappush(self.due, (self.deadlines[r], r))
 
@@ -116,6 +118,7 @@ class SimGroup:
         self.gid, self.gpu_start, self.spec, self.cost = gid, gpu_start, spec, cost
         self.kv_tokens, self.safe_batch, self.chunk = kv_tokens, safe_batch, chunk_tokens
         self.waiting = waiting
+        self.safe_rate = 0.0
         self.prefill: deque[list[int]] = deque()  # [rid, tokens left to prefill]
         self.running: list[int] = []
         self.kv_used = 0

@@ -26,6 +26,8 @@ def apply_plan(pool: TieredPool, plan: ClusterPlan, initial: bool) -> None:
         g = old.get(start)
         if g is not None and g.spec.tp == spec.tp and not initial:
             g.spec = spec
+            g.safe_rate = (pool.profiles.rate(spec.tier, spec.tp)
+                           if spec.tier in pool.names else 0.0)
             del old[start]
         else:
             g = pool.new_group(start, spec)
