@@ -197,3 +197,17 @@ def slo_sensitivity(results_dir: str | Path, quick: bool,
             rows.append({"slo_scale": scale, "policy": name,
                          "goodput_rps": float(df["goodput_rps"].iloc[0])})
     return pd.DataFrame(rows)
+
+
+def latency_cdfs(results_dir: str | Path, quick: bool,
+                 policies: Sequence[str] = ("Nitsum", "static TP2, SLO-aware", "split (TP2)"),
+                 ) -> pd.DataFrame:
+    """TTFT and TPOT of every request of `policies` at the second-highest load of Fig. 9
+    (`goodput_vs_load` must have run): policy, tier, ttft_s, tpot_s (finished requests)."""
+    rps = load_levels(quick)[-2]
+    frames = []
+    for p in policies:
+        df = pd.read_parquet(Path(results_dir) / "fig9" / _slug(p) / f"rps{rps}" / "records.parquet",
+                             columns=["tier", "ttft_s", "tpot_s", "finish_s"])
+        frames.append(df[np.isfinite(df["finish_s"])].drop(columns="finish_s").assign(policy=p, rps=rps))
+    return pd.concat(frames, ignore_index=True)

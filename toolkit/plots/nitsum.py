@@ -89,3 +89,19 @@ def planner_time(df: pd.DataFrame) -> plt.Figure:
     ax.set(xscale="log", xlabel="GPUs", ylabel="decision time (ms)")
     ax.legend(fontsize=7)
     return fig
+
+
+def latency_cdf(df: pd.DataFrame) -> plt.Figure:
+    """TTFT (top) and TPOT (bottom) distributions (CDFs), one column per tier, per policy."""
+    apply_style()
+    tiers = sorted(df["tier"].unique())
+    fig, axes = plt.subplots(2, len(tiers), figsize=(4 * len(tiers), 5.5), squeeze=False)
+    for col, tier in enumerate(tiers):
+        d = df[df["tier"] == tier]
+        sns.ecdfplot(d[d["ttft_s"] > 0], x="ttft_s", hue="policy", ax=axes[0, col],
+                     log_scale=True, legend=col == 0)
+        sns.ecdfplot(d[d["tpot_s"] > 0], x="tpot_s", hue="policy", ax=axes[1, col],
+                     log_scale=True, legend=False)
+        axes[0, col].set(title=tier, xlabel="TTFT (s)")
+        axes[1, col].set(xlabel="TPOT (s)")
+    return fig
