@@ -62,14 +62,21 @@ def tp_cost_table(gains: Sequence[float] = (1.0, 3.0), batches: Sequence[int] = 
 
 
 # -- Fig. 3: per-window oracle vs the best static TP ------------------------------------------
-def oracle_over_time(results_dir: str | Path, quick: bool,
-                     small_batch_gain: float = 1.0) -> tuple[pd.DataFrame, dict]:
+def slo_overrides(scale: float) -> list[str]:
+    """Every SLO scale of `tiers=three` multiplied by `scale`."""
+    return [f"tiers.interactive.ttft_scale={3.0 * scale}", f"tiers.interactive.tpot_scale={2.0 * scale}",
+            f"tiers.relaxed.ttft_scale={10.0 * scale}", f"tiers.relaxed.tpot_scale={5.0 * scale}"]
+
+
+def oracle_over_time(results_dir: str | Path, quick: bool, small_batch_gain: float = 1.0,
+                     slo_scale: float = 1.0) -> tuple[pd.DataFrame, dict]:
     """Per-window goodput of static TP (SLO-aware) at every level and the oracle's pick, on
-    ServeGen traffic (a day's rate windows in the run), at a small-batch TP gain."""
+    ServeGen traffic (a day's rate windows in the run), at a small-batch TP gain and an SLO
+    scale."""
     ov = ["policy=oracle", "workload=servegen", "workload.rps=" + ("60" if quick else "120"),
           "policy.window_s=" + ("10" if quick else "30"), f"cost.small_batch_gain={small_batch_gain}",
-          *quick_overrides(quick)]
-    name = f"fig3/oracle_gain{small_batch_gain:g}"
+          *slo_overrides(slo_scale), *quick_overrides(quick)]
+    name = f"fig3/oracle_gain{small_batch_gain:g}" + ("" if slo_scale == 1.0 else f"_slo{slo_scale:g}")
     points(results_dir, {name: ov})
     run = Path(results_dir) / name
     windows = pd.read_parquet(run / "windows.parquet")
@@ -185,10 +192,7 @@ def slo_sensitivity(results_dir: str | Path, quick: bool,
     rps = 160 if quick else 200
     rows = []
     for scale in scales:
-        tiers = [f"tiers.interactive.ttft_scale={3.0 * scale}",
-                 f"tiers.interactive.tpot_scale={2.0 * scale}",
-                 f"tiers.relaxed.ttft_scale={10.0 * scale}",
-                 f"tiers.relaxed.tpot_scale={5.0 * scale}"]
+        tiers = slo_overrides(scale)
         for name, ov in (("static TP2, SLO-aware", ["policy=static_tp_slo", "cluster.tp=2"]),
                          ("Nitsum", ["policy=nitsum"])):
             run = f"slo/{_slug(name)}/x{scale}"
