@@ -97,11 +97,16 @@ def run_nitsum(cfg: DictConfig, out_dir: str | Path) -> dict:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    if cfg.backend.name != "sim":
-        raise ConfigError("backend", f"Nitsum runs on backend=sim; got {cfg.backend.name!r}")
+    if cfg.backend.name not in ("sim", "engine"):
+        raise ConfigError("backend", f"Nitsum runs on backend=sim or engine; got "
+                          f"{cfg.backend.name!r}")
     tiers = build_tiers(cfg)
     w = build_workload(cfg, tiers)
-    if cfg.policy.name == "oracle":
+    if cfg.backend.name == "engine":
+        from experiments.nitsum.engine_run import run_engine
+
+        s = run_engine(cfg, w, tiers, out)
+    elif cfg.policy.name == "oracle":
         from experiments.nitsum.oracle import run_oracle
 
         s = run_oracle(cfg, w, tiers, out)
