@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from toolkit.cost.base import CostModel
 from toolkit.cost.specs import ModelSpec
@@ -26,6 +25,14 @@ from toolkit.plan.capacity import ProfileTable
 from toolkit.plan.dispatch import Dispatcher, GroupLoad, LocalPolicy
 from toolkit.plan.migrate import MigrationBalancer
 from toolkit.sim.tp_group import RequestState, SimGroup, WaitQueue, records_frame
+from toolkit.sim.tp_moves import (
+    describe,
+    hand_over,
+    handoff_arrives,
+    migrate,
+    preempt,
+    safe_batch,
+)
 from toolkit.sim.tp_records import RecordSink
 from toolkit.workloads.tiers import TieredWorkload, TierSLO
 
@@ -107,7 +114,7 @@ class TieredPool:
             if t_ev <= t_arr and t_ev <= tick:
                 _, _, gid, version = heapq.heappop(heap)
                 if gid < 0:
-                    self._handoff_arrives(-1 - gid)
+                    handoff_arrives(self, -1 - gid)
                     continue
                 g = self.by_gid.get(gid)
                 if g is not None and g.version == version:
@@ -159,29 +166,12 @@ class TieredPool:
 
     def _start(self, g: SimGroup, now: float) -> None:
         if getattr(self.local, "preempt_best_effort", False) and len(g.waiting):
-            self._preempt(g, now)
+            preempt(self, g, now)
         g.admit(self.rs, self._cap(g), now)
         t = g.plan_iteration(self.rs, now)
         g.busy = t is not None
         if t is not None:
             self._push(t, g)
-
-    def _preempt(self, g: SimGroup, now: float) -> None:
-        """Free batch slots held by best-effort requests for waiting feasible ones."""
-        rs = self.rs
-        g.waiting.peek(now)  # moves the requests past their deadline out of `due`
-        want = len(g.waiting.due) - (self._cap(g) - len(g.running) - len(g.prefill))
-        if want <= 0:
-            return
-        victims = [r for r in reversed(g.running) if math.isinf(rs.deadline[r])][:want]
-        for r in victims:
-            g.running.remove(r)
-            g.kv_used -= rs.prompt[r] + rs.output[r]
-            g.ctx_sum -= rs.prompt[r] + rs.gen[r]
-            rs.need[r] = rs.prompt[r] + rs.gen[r]
-            rs.restarts[r] += 1
-            self.stats.num_preempted += 1
-            g.waiting.push(r)
 
     def _push(self, t: float, g: SimGroup) -> None:
         self.seq += 1
@@ -228,30 +218,10 @@ class TieredPool:
             if rs.gen[r] >= rs.output[r]:
                 self._finish(g, r, now)
             elif g.spec.role == "prefill":
-                self._hand_over(g, r, now)
+                hand_over(self, g, r, now)
             else:
                 g.running.append(r)
                 g.ctx_sum += rs.prompt[r] + rs.gen[r]
-
-    def _hand_over(self, g: SimGroup, r: int, now: float) -> None:
-        """Disaggregation: the KV moves over the link to the least-loaded decode group,
-        which takes the request when the transfer ends."""
-        rs = self.rs
-        g.kv_used -= rs.prompt[r] + rs.output[r]
-        d = min((x for x in self.groups if x.spec.role == "decode"), key=lambda x: (x.load, x.gid))
-        delay = (rs.prompt[r] + rs.gen[r]) * self.setup.model.kv_bytes_per_token / (
-            self.setup.link_bytes_per_s * g.spec.tp)
-        self.handoffs[r] = d.gid
-        self.seq += 1
-        heapq.heappush(self.heap, (now + delay, self.seq, -1 - r, 0))
-
-    def _handoff_arrives(self, r: int) -> None:
-        d = self.by_gid.get(self.handoffs.pop(r))
-        if d is None:  # its group was reconfigured away meanwhile
-            self._place(r, self.names[self.rs.tier[r]])
-            return
-        d.waiting.push(r, front=True)
-        self._kick(d)
 
     def _finish(self, g: SimGroup, r: int, now: float) -> None:
         rs = self.rs
@@ -291,28 +261,7 @@ class TieredPool:
             self._apply(new, initial=False)
         if self.balancer is not None:
             for src, dst in self.balancer.moves(self._loads()):
-                self._migrate(self.groups[src], self.groups[dst])
-
-    def _migrate(self, src: SimGroup, dst: SimGroup) -> None:
-        """Move `src`'s newest running request to `dst` with its KV (balancer)."""
-        if src.in_flight is not None or not src.running:
-            return
-        if src.run is not None:
-            self._decode_steps(src, src.steps_done(self.now), self.now)
-            src.run, src.busy = None, False
-            src.version += 1
-        if not src.running:
-            self._start(src, self.now)
-            return
-        r = src.running.pop()
-        rs = self.rs
-        src.kv_used -= rs.prompt[r] + rs.output[r]
-        src.ctx_sum -= rs.prompt[r] + rs.gen[r]
-        self.stats.num_kv_migrated += 1
-        self.handoffs[r] = dst.gid
-        self.seq += 1
-        heapq.heappush(self.heap, (self.now + self.balancer.downtime_s, self.seq, -1 - r, 0))
-        self._start(src, self.now)
+                migrate(self, self.groups[src], self.groups[dst])
 
     def _apply(self, plan: ClusterPlan, initial: bool) -> None:
         from toolkit.sim.tp_reconfig import apply_plan
@@ -330,26 +279,3 @@ class TieredPool:
                      self.setup.kv_tokens[spec.tp], safe, self.setup.chunk_tokens, queue)
         g.safe_rate = self.profiles.rate(spec.tier, spec.tp) if spec.tier in self.names else 0.0
         return g
-
-
-def safe_batch(profiles: ProfileTable, spec: GroupSpec, tiers: Sequence[str],
-               slos: Mapping[str, TierSLO]) -> int:
-    """A group's SLO-safe batch: its tier's, or the strictest served tier's when shared."""
-    served = [spec.tier] if spec.tier is not None else [t for t in tiers if slos[t].has_target]
-    sizes = [profiles.batch(t, spec.tp) for t in served if profiles.batch(t, spec.tp) > 0]
-    return min(sizes) if sizes else 0
-
-
-def describe(plan: ClusterPlan) -> str:
-    """'tp x count tier/role' terms, e.g. '2x3 interactive, 1x2 *'."""
-    counts: dict[tuple[int, str, str], int] = {}
-    for g in plan.groups:
-        key = (g.tp, g.tier or "*", g.role)
-        counts[key] = counts.get(key, 0) + 1
-    return ", ".join(f"{tp}x{c} {tier}" + ("" if role == "mixed" else f"/{role}")
-                     for (tp, tier, role), c in counts.items())
-
-
-def frame(path: str | Path) -> pd.DataFrame:
-    """The records a run wrote."""
-    return pd.read_parquet(path)
