@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.nitsum.runner import load_tiers
 from toolkit.cost.tp import TPSwitchCost
 from toolkit.plan.dispatch import LeastLoadedDispatch, NitsumDispatch, SLOAwareLocal
 from toolkit.plan.nitsum import NitsumPlanner
@@ -23,10 +24,9 @@ from toolkit.plan.static import StaticTPPlanner
 from toolkit.sim.tp_cluster import TieredPool
 from toolkit.sim.tp_setup import pool_setup, slos_and_profiles
 from toolkit.workloads.readers import default_data_dir
-from toolkit.workloads.tiers import Tier, azure_tiered, servegen_tiered
+from toolkit.workloads.tiers import azure_tiered, servegen_tiered
 
-TIERS = [Tier("interactive", 0.3, 3.0, 2.0), Tier("relaxed", 0.4, 10.0, 5.0),
-         Tier("background", 0.3)]
+TIERS = load_tiers("three")
 
 
 def main() -> None:

@@ -13,23 +13,11 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
+from experiments.nitsum.engine_tp import VOCAB, llama_shaped
 from toolkit.core import ConfigError
-from toolkit.engine.config import ModelConfig
 from toolkit.engine.tp.engine import TPEngine
-from toolkit.metrics.slo import goodput_summary
+from toolkit.metrics.slo import goodput_summary, slo_columns
 from toolkit.workloads.tiers import Tier, TieredWorkload
-
-VOCAB = 4096
-
-
-def engine_model(b: DictConfig) -> ModelConfig:
-    """A random Llama-shaped model: head 128, GQA 2:1 (4 KV heads at most), FFN 2.75x."""
-    heads = max(2, int(b.hidden_size) // 128)
-    return ModelConfig(vocab_size=VOCAB, hidden_size=int(b.hidden_size),
-                       intermediate_size=int(b.hidden_size) * 11 // 4,
-                       num_hidden_layers=int(b.num_layers), num_attention_heads=heads,
-                       num_key_value_heads=max(2, heads // 2), head_dim=128,
-                       max_position_embeddings=4096)
 
 
 def shrink(w: TieredWorkload, b: DictConfig) -> TieredWorkload:
@@ -99,7 +87,7 @@ def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path)
         switch_at = {float(t): int(tp) for t, tp in b.switch_at}
     except (TypeError, ValueError):
         raise ConfigError("backend.switch_at", f"need [[seconds, tp], ...], got {b.switch_at}") from None
-    with TPEngine(engine_model(b), world_size=int(b.world_size), tp=1, num_threads=1,
+    with TPEngine(llama_shaped(int(b.hidden_size), int(b.num_layers)), world_size=int(b.world_size), tp=1, num_threads=1,
                   num_kv_blocks=1024, block_size=16, chunk_size=2048, seed=int(cfg.seed)) as eng:
         pre_s, dec_s = unloaded(eng, int(np.median(w.prompt_len)))
         if int(cfg.cluster.tp) != 1:
@@ -110,13 +98,11 @@ def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path)
                          for n in w.tier_names])[w.tier]
     tpot_slo = np.array([math.inf if scale[n].tpot_scale is None else scale[n].tpot_scale * dec_s
                          for n in w.tier_names])[w.tier]
-    ttft = first - w.arrival_s
-    tpot = np.where(w.output_len > 1, (finish - first) / np.maximum(w.output_len - 1, 1), 0.0)
+    ttft, tpot, met = slo_columns(w.arrival_s, first, finish, w.output_len, ttft_slo, tpot_slo)
     df = pd.DataFrame({"id": np.arange(len(w)), "tier": np.asarray(w.tier_names, object)[w.tier],
                        "arrival_s": w.arrival_s, "first_token_s": first, "finish_s": finish,
                        "prompt_len": w.prompt_len, "num_output_tokens": w.output_len,
-                       "ttft_s": ttft, "tpot_s": tpot,
-                       "slo_met": np.isfinite(finish) & (ttft <= ttft_slo) & (tpot <= tpot_slo)})
+                       "ttft_s": ttft, "tpot_s": tpot, "slo_met": met})
     df.to_parquet(out / "records.parquet")
     duration = max(float(w.arrival_s[-1]), 1e-9)
     s = goodput_summary(df, duration, int(b.world_size))

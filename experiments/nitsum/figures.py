@@ -12,8 +12,10 @@ import pandas as pd
 
 from experiments.common.sweep import run_points
 from experiments.nitsum.runner import run_nitsum
+from toolkit.cost import calibration as cal
 from toolkit.cost.specs import get_model_spec
 from toolkit.cost.tp import TPCostModel
+from toolkit.cost.verify import VERIFY_JSONL
 
 CONFIG_MODULE = "experiments.nitsum.conf"
 TP_LEVELS = (1, 2, 4, 8)
@@ -23,9 +25,6 @@ BLOG_ABLATION = {"vanilla": 13.2, "slo_aware_best_static": 16.7, "tier_split": 1
 PAPER = {"oracle_gain_lo": 0.23, "oracle_gain_hi": 0.29, "gather_speedup_lo": 245,
          "gather_speedup_hi": 376, "migration_ms_lo": 3.6, "migration_ms_hi": 24.8,
          "planner_ms_128": 2.5, "planner_goal_ms": 5.0}
-H200_GATHER = {"blocks": 4096, "block_bytes": 32 * 1024, "per_block_ms": 56.491,
-               "gather_ms": 0.087}
-"""../shared/calibration/h200_verify_tp_gather.jsonl, C_kvgather."""
 
 
 def _run(cfg, out):
@@ -96,12 +95,14 @@ def migration_table(tokens: Sequence[int] = (512, 2048, 8192, 32768, 131072),
     per-block time), one gather kernel (H200 gather bandwidth), and the send over the link
     with the gather overlapped (Nitsum's pipelined migration)."""
     m = get_model_spec("llama3-8b")
-    per_block_s = H200_GATHER["per_block_ms"] / 1e3 / H200_GATHER["blocks"]
-    gather_bps = H200_GATHER["blocks"] * H200_GATHER["block_bytes"] / (H200_GATHER["gather_ms"] / 1e3)
+    g = cal.jsonl_rows(str(VERIFY_JSONL), "C_kvgather")[0]
+    block_bytes = 32 * 1024  # the calibration README: scattered blocks of 32 KiB
+    per_block_s = g["per_block_copy_ms"] / 1e3 / g["blocks"]
+    gather_bps = g["blocks"] * block_bytes / (g["one_gather_ms"] / 1e3)
     rows = []
     for n in tokens:
         size = n * m.kv_bytes_per_token
-        blocks = size / H200_GATHER["block_bytes"]
+        blocks = size / block_bytes
         rows.append({"tokens": n, "mib": size / 2**20, "per_block_ms": blocks * per_block_s * 1e3,
                      "gather_ms": size / gather_bps * 1e3,
                      "pipelined_send_ms": max(size / gather_bps, size / (link_gbps * 1e9)) * 1e3})
@@ -132,21 +133,20 @@ def goodput_vs_load(results_dir: str | Path, quick: bool,
     policies = POLICIES if policies is None else policies
     named = {f"fig9/{_slug(p)}/rps{r}": [*ov, f"workload.rps={r}", *quick_overrides(quick)]
              for p, ov in policies.items() for r in load_levels(quick)}
-    df = points(results_dir, named)
-    return _with_tiers(df, {f"fig9/{_slug(p)}/rps{r}": (p, r) for p, ov in policies.items()
-                            for r in load_levels(quick)}, results_dir)
+    labels = {f"fig9/{_slug(p)}/rps{r}": (p, r) for p in policies for r in load_levels(quick)}
+    return _with_tiers(points(results_dir, named), labels)
 
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
 
 
-def _with_tiers(df: pd.DataFrame, labels: dict[str, tuple[str, float]],
-                results_dir: str | Path) -> pd.DataFrame:
+def _with_tiers(df: pd.DataFrame, labels: dict[str, tuple[str, float]]) -> pd.DataFrame:
+    """One row per run: policy, rps, goodput, reconfigurations, per-tier attainment and
+    goodput (from the summaries `points` returned)."""
     rows = []
-    for run in df["run"]:
-        s = json.loads((Path(results_dir) / run / "summary.json").read_text())
-        policy, rps = labels[run]
+    for s in df.to_dict("records"):
+        policy, rps = labels[s["run"]]
         row = {"policy": policy, "rps": rps, "goodput_rps": s["goodput_rps"],
                "goodput_rps_per_gpu": s["goodput_rps_per_gpu"],
                "num_reconfigurations": s["num_reconfigurations"]}

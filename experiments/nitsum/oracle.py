@@ -13,16 +13,18 @@ from experiments.nitsum.runner import run_pool
 from toolkit.metrics.slo import goodput_summary, window_goodput
 from toolkit.workloads.tiers import Tier, TieredWorkload
 
+POLICY_DIR = Path(__file__).resolve().parent / "conf" / "policy"
+
 
 def static_policy(cfg: DictConfig, tp: int) -> DictConfig:
-    """The `static_tp_slo` policy at `tp`."""
-    return OmegaConf.create({
-        "name": f"static_tp_slo_tp{tp}", "full_weights": False, "balancer": None,
-        "planner": {"_target_": "toolkit.plan.static.StaticTPPlanner", "tp": tp},
-        "dispatch": {"_target_": "toolkit.plan.dispatch.LeastLoadedDispatch"},
-        "local": {"_target_": "toolkit.plan.dispatch.SLOAwareLocal",
-                  "max_batch": int(cfg.cluster.max_batch)},
-        "switch": {"_target_": "toolkit.cost.tp.TPSwitchCost", "reuse": False}})
+    """The `static_tp_slo` option of the `policy` group at `tp` (its YAML, resolved
+    against `cfg` with `cluster.tp=tp`)."""
+    merged = OmegaConf.merge(cfg, {"cluster": {"tp": tp}})
+    OmegaConf.set_struct(merged, False)
+    merged.policy = OmegaConf.load(POLICY_DIR / "static_tp_slo.yaml")
+    policy = OmegaConf.create(OmegaConf.to_container(merged.policy, resolve=True))
+    policy.name = f"static_tp_slo_tp{tp}"
+    return policy
 
 
 def run_oracle(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path) -> dict:

@@ -31,6 +31,9 @@ def _tier_shares(tiers: DictConfig) -> dict[str, float]:
 OmegaConf.register_new_resolver("tier_shares", _tier_shares, replace=True)
 
 
+TIERS_DIR = Path(__file__).resolve().parent / "conf" / "tiers"
+
+
 def build_tiers(cfg: DictConfig) -> list[Tier]:
     """The `tiers` group: `{name: {share, ttft_scale, tpot_scale}}`."""
     out = []
@@ -41,6 +44,11 @@ def build_tiers(cfg: DictConfig) -> list[Tier]:
         out.append(Tier(str(name), float(spec.share), spec.get("ttft_scale"),
                         spec.get("tpot_scale")))
     return out
+
+
+def load_tiers(option: str = "three") -> list[Tier]:
+    """The tiers of one option of the `tiers` group, outside a composed config."""
+    return build_tiers(OmegaConf.create({"tiers": OmegaConf.load(TIERS_DIR / f"{option}.yaml")}))
 
 
 def build_workload(cfg: DictConfig, tiers: list[Tier]) -> TieredWorkload:

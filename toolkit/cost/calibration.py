@@ -26,6 +26,16 @@ def load_json(path: str | Path) -> dict[str, Any]:
         return json.load(f)
 
 
+@lru_cache(maxsize=16)
+def jsonl_rows(path: str | Path, part: str) -> tuple[dict[str, Any], ...]:
+    """The rows of one `part` of a JSON-lines calibration file (cached)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("calibration_path", f"no such file: {p}")
+    rows = (json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line)
+    return tuple(r for r in rows if r.get("part") == part)
+
+
 def find_entry(profile: dict[str, Any], model: str, tp: int) -> dict[str, Any]:
     """The `models[]` entry for (model, tp); ConfigError listing the pairs the file holds."""
     for entry in profile.get("models", []):

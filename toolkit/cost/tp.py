@@ -18,11 +18,8 @@ section 4); `formula` keeps `toolkit.cost.comm.AllReduceCost`'s ring model inste
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +28,7 @@ from toolkit.cost import calibration as cal
 from toolkit.cost.base import BatchShape, CostModel
 from toolkit.cost.comm import AllReduceCost
 from toolkit.cost.specs import ModelSpec, get_gpu_spec, get_model_spec
+from toolkit.cost.swap import GATHER_BYTES_PER_S
 from toolkit.cost.verify import VERIFY_JSONL
 
 NVSWITCH_ALLREDUCE_US: dict[int, tuple[float, float]] = {
@@ -76,35 +74,42 @@ class MeasuredAllReduce:
         return self.count * self.one_s(num_tokens * self.bytes_per_token)
 
 
-@lru_cache(maxsize=4)
 def shard_times_ms(path: str = str(VERIFY_JSONL)) -> dict[int, dict[int, float]]:
     """`B_tpshard` rows: {tp: {batch: ms}} (one decode step of one GPU's shard, ctx 2048)."""
     out: dict[int, dict[int, float]] = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        if row.get("part") == "B_tpshard":
-            out.setdefault(int(row["tp"]), {})[int(row["B"])] = float(row["ms"])
+    for row in cal.jsonl_rows(path, "B_tpshard"):
+        out.setdefault(int(row["tp"]), {})[int(row["B"])] = float(row["ms"])
     return out
+
+
+class ShardRatio:
+    """Compute time at `tp` over that at `from_tp` for an iteration of `num_tokens` tokens:
+    the measured shard ratio (interpolated in log batch) up to the table's largest batch,
+    then log-linearly to the ideal `from_tp / tp` at 2048 tokens and beyond."""
+
+    def __init__(self, tp: int, from_tp: int,
+                 shards: dict[int, dict[int, float]] | None = None) -> None:
+        shards = shard_times_ms() if shards is None else shards
+        if tp not in shards or from_tp not in shards:
+            raise ConfigError("tp", f"no measured shard times for tp {tp} / {from_tp}; "
+                              f"have {sorted(shards)}")
+        batches = sorted(set(shards[tp]) & set(shards[from_tp]))
+        self.ratios = [shards[tp][b] / shards[from_tp][b] for b in batches]
+        self.xs = [math.log(b) for b in batches]
+        self.top, self.far, self.ideal = self.xs[-1], math.log(2048), from_tp / tp
+
+    def __call__(self, num_tokens: int) -> float:
+        x = math.log(max(1, num_tokens))
+        if x <= self.top:
+            return float(np.interp(x, self.xs, self.ratios))
+        w = min(1.0, (x - self.top) / (self.far - self.top))
+        return self.ratios[-1] + w * (self.ideal - self.ratios[-1])
 
 
 def shard_ratio(tp: int, from_tp: int, num_tokens: int,
                 shards: dict[int, dict[int, float]] | None = None) -> float:
-    """Compute time at `tp` over that at `from_tp` for an iteration of `num_tokens` tokens:
-    the measured shard ratio (interpolated in log batch) up to the table's largest batch,
-    then log-linearly to the ideal `from_tp / tp` at 2048 tokens and beyond."""
-    shards = shard_times_ms() if shards is None else shards
-    if tp not in shards or from_tp not in shards:
-        raise ConfigError("tp", f"no measured shard times for tp {tp} / {from_tp}; "
-                          f"have {sorted(shards)}")
-    batches = sorted(set(shards[tp]) & set(shards[from_tp]))
-    ratios = [shards[tp][b] / shards[from_tp][b] for b in batches]
-    x = math.log(max(1, num_tokens))
-    top = math.log(batches[-1])
-    if x <= top:
-        return float(np.interp(x, [math.log(b) for b in batches], ratios))
-    ideal, far = from_tp / tp, math.log(2048)
-    w = min(1.0, (x - top) / (far - top))
-    return ratios[-1] + w * (ideal - ratios[-1])
+    """`ShardRatio(tp, from_tp, shards)(num_tokens)`."""
+    return ShardRatio(tp, from_tp, shards)(num_tokens)
 
 
 class TPCostModel(CostModel):
@@ -152,13 +157,14 @@ class TPCostModel(CostModel):
             raise ConfigError("allreduce", f"allreduce must be 'measured' or 'formula', "
                               f"got {allreduce!r}")
         self.gain, self.crossover = small_batch_gain, gain_crossover_batch
+        self.ratio = ShardRatio(tp, self.base_tp) if tp != self.base_tp else None
 
     def compute_s(self, batch: BatchShape) -> float:
         """The iteration's compute on one GPU of the group (no communication)."""
         t = self.base.iteration_s(batch)
         tokens = batch.num_new_tokens
-        if self.tp != self.base_tp:
-            t *= shard_ratio(self.tp, self.base_tp, tokens)
+        if self.ratio is not None:
+            t *= self.ratio(tokens)
         if self.gain > 1.0 and self.tp > 1:
             t /= 1 + (self.gain - 1) * (self.tp - 1) / 7 * max(0.0, 1 - tokens / self.crossover)
         return t
@@ -188,8 +194,8 @@ class TPSwitchCost:
     reuse: bool = True
     reload_bytes_per_s: float = 28e9 / 30.0
     reuse_overhead_s: float = 0.015
-    gather_bytes_per_s: float = 1540e9
-    link_bytes_per_s: float = 366e9
+    gather_bytes_per_s: float = GATHER_BYTES_PER_S
+    link_bytes_per_s: float = ALLREDUCE_BUS_BYTES_PER_S
 
     def switch_s(self, model: ModelSpec, from_tp: int, to_tp: int, kv_tokens: int) -> float:
         """Downtime of one group going from `from_tp` to `to_tp` with `kv_tokens` tokens of KV

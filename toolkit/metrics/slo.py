@@ -11,6 +11,17 @@ import numpy as np
 import pandas as pd
 
 
+def slo_columns(arrival_s: np.ndarray, first_token_s: np.ndarray, finish_s: np.ndarray,
+                num_output_tokens: np.ndarray, ttft_slo_s: np.ndarray, tpot_slo_s: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ttft_s, tpot_s, slo_met) per request: met = finished with TTFT and TPOT within the
+    request's targets (`inf`: none). TPOT is 0 for single-token outputs."""
+    ttft = first_token_s - arrival_s
+    tpot = np.where(num_output_tokens > 1,
+                    (finish_s - first_token_s) / np.maximum(num_output_tokens - 1, 1), 0.0)
+    return ttft, tpot, np.isfinite(finish_s) & (ttft <= ttft_slo_s) & (tpot <= tpot_slo_s)
+
+
 def _q(values: pd.Series, q: float) -> float:
     v = values.dropna().to_numpy(dtype=float)
     v = v[np.isfinite(v)]

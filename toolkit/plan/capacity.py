@@ -11,7 +11,6 @@ Nitsum profiles this by measurement; the closed form stands in for that profile 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -78,4 +77,4 @@ class ProfileTable:
 
 def efficiency(table: ProfileTable, tier: str, tp: int, demand_rps: float) -> float:
     """Goodput per GPU of one more group: SLO-safe rate capped at the demand, over tp."""
-    return min(table.rate(tier, tp), max(0.0, demand_rps)) / tp if tp else math.nan
+    return min(table.rate(tier, tp), max(0.0, demand_rps)) / tp

@@ -1,6 +1,7 @@
 """Where a request goes (global dispatch) and how a group fills its batch (local policy).
 
-Both see groups through `GroupLoad`, the same on every backend."""
+Both see groups through `GroupLoad`'s fields, the same on every backend (a backend may pass
+its own group objects that carry those fields, as the simulator does)."""
 
 from __future__ import annotations
 

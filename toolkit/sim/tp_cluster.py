@@ -19,7 +19,7 @@ import numpy as np
 
 from toolkit.cost.base import CostModel
 from toolkit.cost.specs import ModelSpec
-from toolkit.cost.tp import TPSwitchCost
+from toolkit.cost.tp import ALLREDUCE_BUS_BYTES_PER_S, TPSwitchCost
 from toolkit.plan.base import ClusterPlan, ClusterView, GroupSpec, Planner
 from toolkit.plan.capacity import ProfileTable
 from toolkit.plan.dispatch import Dispatcher, GroupLoad, LocalPolicy
@@ -47,7 +47,7 @@ class PoolSetup:
     model: ModelSpec
     switch: TPSwitchCost = field(default_factory=TPSwitchCost)
     chunk_tokens: int = 2048
-    link_bytes_per_s: float = 366e9
+    link_bytes_per_s: float = ALLREDUCE_BUS_BYTES_PER_S
 
 
 @dataclass
@@ -128,14 +128,23 @@ class TieredPool:
                 if progress is not None:
                     progress(t)
 
+    def _clock(self) -> float:
+        return self.now
+
+    def set_groups(self, groups: list[SimGroup]) -> None:
+        """Make `groups` the pool's groups, in plan order (their `index`)."""
+        self.groups = groups
+        for k, g in enumerate(groups):
+            g.index = k
+            g.clock = self._clock
+
     def _idle(self) -> bool:
         return all(not g.load for g in self.groups)
 
     # -- requests ---------------------------------------------------------------------
     def _loads(self) -> list[GroupLoad]:
-        return [GroupLoad(k, g.spec.tier, g.spec.role, g.spec.tp, g.load, g.safe_batch,
-                          g.down_until <= self.now, len(g.waiting), g.safe_rate, g.gid)
-                for k, g in enumerate(self.groups)]
+        """The groups as dispatchers see them: each `SimGroup` carries `GroupLoad`'s fields."""
+        return self.groups  # type: ignore[return-value]
 
     def _arrive(self, r: int) -> None:
         self.arrived[self.rs.tier[r]] += 1

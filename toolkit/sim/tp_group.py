@@ -11,12 +11,13 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from toolkit.cost.base import BatchShape, CostModel
+from toolkit.metrics.slo import slo_columns
 from toolkit.plan.base import GroupSpec
 from toolkit.workloads.tiers import TieredWorkload
 
@@ -129,6 +130,31 @@ class SimGroup:
         self.run: Run | None = None
         self.in_flight: tuple[list[int], list[int]] | None = None  # mixed: chunks' rids, sizes
 
+    # What a dispatcher reads (`toolkit.plan.dispatch.GroupLoad`'s fields), without building
+    # a view per arrival: `index` is set by the pool, `up` reads the pool's clock.
+    index = -1
+    clock: Callable[[], float] = staticmethod(lambda: 0.0)
+
+    @property
+    def tier(self) -> str | None:
+        return self.spec.tier
+
+    @property
+    def role(self) -> str:
+        return self.spec.role
+
+    @property
+    def tp(self) -> int:
+        return self.spec.tp
+
+    @property
+    def up(self) -> bool:
+        return self.down_until <= self.clock()
+
+    @property
+    def queued(self) -> int:
+        return len(self.waiting)
+
     @property
     def load(self) -> int:
         return len(self.waiting) + len(self.prefill) + len(self.running)
@@ -209,10 +235,8 @@ def records_frame(rs: RequestState, ids: np.ndarray, tier_names: tuple[str, ...]
 
     arrival, first, finish = col(rs.arrival, float), col(rs.first, float), col(rs.finish, float)
     output, tier = col(rs.output, np.int64), col(rs.tier, np.int64)
-    ttft = first - arrival
-    tpot = np.where(output > 1, (finish - first) / np.maximum(output - 1, 1), 0.0)
-    met = (np.isfinite(finish) & (ttft <= np.asarray(ttft_slo)[tier])
-           & (tpot <= np.asarray(tpot_slo)[tier]))
+    ttft, tpot, met = slo_columns(arrival, first, finish, output, np.asarray(ttft_slo)[tier],
+                                  np.asarray(tpot_slo)[tier])
     return {"id": ids, "tier": np.asarray(tier_names, object)[tier], "arrival_s": arrival,
             "first_token_s": first, "finish_s": finish, "prompt_len": col(rs.prompt, np.int64),
             "num_output_tokens": output, "group": col(rs.group, np.int64),

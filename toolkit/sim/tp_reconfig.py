@@ -34,7 +34,7 @@ def apply_plan(pool: TieredPool, plan: ClusterPlan, initial: bool) -> None:
             fresh.append(g)
         kept.append(g)
         start += spec.tp
-    pool.groups = kept
+    pool.set_groups(kept)
     if initial:
         return
     pool.stats.num_reconfigurations += 1
@@ -80,7 +80,7 @@ def _in_batch(g: SimGroup) -> list[int]:
 
 def _kv_of(pool: TieredPool, r: int) -> int:
     rs = pool.rs
-    return rs.prompt[r] + rs.gen[r] - (rs.need[r] if rs.need[r] else 0)
+    return rs.prompt[r] + rs.gen[r] - rs.need[r]
 
 
 def _requeue(pool: TieredPool, t: SimGroup, r: int, keep_kv: bool) -> None:
@@ -91,6 +91,4 @@ def _requeue(pool: TieredPool, t: SimGroup, r: int, keep_kv: bool) -> None:
         rs.need[r] = rs.prompt[r] + rs.gen[r]
         rs.restarts[r] += 1
         pool.stats.num_kv_lost += 1
-    elif rs.need[r] == 0:
-        pass  # decodes as soon as it is admitted
     t.waiting.push(r, front=True)

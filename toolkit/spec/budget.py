@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from toolkit.spec.base import SeqKey
 from toolkit.spec.history import LengthClasses, LengthHistory
 from toolkit.spec.makespan import (
-    CHARGES,
     DrafterFit,
     Plan,
     budget_for_passes,
+    check_charge,
     fit_drafter,
     solve_budget,
 )
@@ -117,8 +117,7 @@ class LengthAwareBudget(SpecBudget):
         if not (0 < capacity <= 1 and alpha > 0):
             raise ValueError(f"LengthAwareBudget: need 0 < capacity <= 1 and alpha > 0, got "
                              f"{capacity}, {alpha}")
-        if charge not in CHARGES:
-            raise ValueError(f"LengthAwareBudget: charge must be one of {CHARGES}, got {charge!r}")
+        check_charge(charge)
         if charge == "rejected" and alpha * capacity > 1:
             raise ValueError(f"LengthAwareBudget: charge='rejected' needs alpha * capacity <= 1, "
                              f"got {alpha} * {capacity}")

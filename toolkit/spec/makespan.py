@@ -89,7 +89,8 @@ class Plan:
 CHARGES = ("proposed", "rejected")
 
 
-def _check_charge(charge: str) -> None:
+def check_charge(charge: str) -> None:
+    """ValueError naming `charge` unless it is one of `CHARGES`."""
     if charge not in CHARGES:
         raise ValueError(f"charge must be one of {CHARGES}, got {charge!r}")
 
@@ -98,7 +99,7 @@ def plan_cost(n_fwd: float, lengths: Sequence[float], alphas: Sequence[float],
               ks: Sequence[float], c_base: float, c_tok: float, charge: str = "proposed") -> float:
     """`c_base * n_fwd + c_tok * sum(p_i(n_fwd))` (`charge="proposed"`, the paper's) or
     `c_base * n_fwd + c_tok * sum(p_i(n_fwd) - A_i)` (`charge="rejected"`)."""
-    _check_charge(charge)
+    check_charge(charge)
     total = 0.0
     for length, a, k in zip(lengths, alphas, ks):
         p = budget_for_passes(length, n_fwd, a, k)
@@ -117,7 +118,7 @@ def solve_budget(lengths: Sequence[float], alphas: Sequence[float], ks: Sequence
     it. With `charge="rejected"` each term loses 1 (an accepted token is no extra work),
     which keeps the slope rising as long as alpha_i k_i <= 1 (no drafter accepts more tokens
     than it proposes)."""
-    _check_charge(charge)
+    check_charge(charge)
     if not lengths:
         return Plan(0.0, (), 0.0)
     if not all(0 < k <= 1 for k in ks) or not all(a > 0 for a in alphas):
