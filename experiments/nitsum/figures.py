@@ -117,7 +117,6 @@ POLICIES = {
     "static TP2, SLO-aware": ["policy=static_tp_slo", "cluster.tp=2"],
     "static TP4, SLO-aware": ["policy=static_tp_slo", "cluster.tp=4"],
     "split (TP2)": ["policy=split", "cluster.tp=2"],
-    "disagg (TP2)": ["policy=disagg", "cluster.tp=2"],
     "migrate (TP2)": ["policy=migrate", "cluster.tp=2"],
     "Nitsum": ["policy=nitsum"],
 }
@@ -127,14 +126,37 @@ def load_levels(quick: bool) -> list[int]:
     return [60, 160] if quick else [40, 80, 120, 160, 200, 240, 280]
 
 
+DISAGG = "disagg (best P:D and TP)"
+
+
+def disagg_placements(quick: bool) -> dict[str, list[str]]:
+    """The prefill/decode placements DistServe's search would weigh on 8 GPUs: TP 1 or 2,
+    and the share of groups that prefill."""
+    grid = [(2, 0.5), (2, 0.75)] if quick else \
+        [(1, 0.5), (1, 0.625), (1, 0.75), (1, 0.875), (2, 0.5), (2, 0.75)]
+    return {f"tp{tp}_p{f:g}": ["policy=disagg", f"cluster.tp={tp}",
+                               f"policy.planner.prefill_fraction={f}"] for tp, f in grid}
+
+
 def goodput_vs_load(results_dir: str | Path, quick: bool,
                     policies: dict[str, list[str]] | None = None) -> pd.DataFrame:
-    """Goodput and per-tier attainment of every policy at every load (8 GPUs)."""
+    """Goodput and per-tier attainment of every policy at every load (8 GPUs). The
+    disaggregated baseline takes, at each load, its best placement (`disagg_placements`),
+    as DistServe picks its placement for the workload; `config` names it."""
     policies = POLICIES if policies is None else policies
+    loads = load_levels(quick)
     named = {f"fig9/{_slug(p)}/rps{r}": [*ov, f"workload.rps={r}", *quick_overrides(quick)]
-             for p, ov in policies.items() for r in load_levels(quick)}
-    labels = {f"fig9/{_slug(p)}/rps{r}": (p, r) for p in policies for r in load_levels(quick)}
-    return _with_tiers(points(results_dir, named), labels)
+             for p, ov in policies.items() for r in loads}
+    labels = {f"fig9/{_slug(p)}/rps{r}": (p, r) for p in policies for r in loads}
+    df = _with_tiers(points(results_dir, named), labels)
+    place = disagg_placements(quick)
+    named = {f"fig9/disagg/{c}/rps{r}": [*ov, f"workload.rps={r}", *quick_overrides(quick)]
+             for c, ov in place.items() for r in loads}
+    labels = {f"fig9/disagg/{c}/rps{r}": (c, r) for c in place for r in loads}
+    dis = _with_tiers(points(results_dir, named), labels)
+    best = dis.loc[dis.groupby("rps")["goodput_rps"].idxmax()]
+    best = best.rename(columns={"policy": "config"}).assign(policy=DISAGG)
+    return pd.concat([df.assign(config=""), best], ignore_index=True)
 
 
 def _slug(name: str) -> str:

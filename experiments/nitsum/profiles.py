@@ -15,7 +15,7 @@ from toolkit.sim.tp_cluster import PoolSetup
 from toolkit.sim.tp_profile import measure_profiles
 from toolkit.workloads.tiers import TieredWorkload, TierSLO
 
-PROFILE_VERSION = 3
+PROFILE_VERSION = 4
 """Bump when the simulator's behaviour changes (a cached profile would no longer be what a
 fresh measurement gives)."""
 CACHE = Path(os.environ.get("TOOLKIT_CACHE", Path(__file__).resolve().parents[2] / ".cache"))
@@ -43,7 +43,8 @@ def run_profiles(cfg: DictConfig, setup: PoolSetup, slos: dict[str, TierSLO],
                              float(cfg.profile.probe_s), seed=int(cfg.seed))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({t: {str(tp): [p.rate_rps, p.batch] for tp, p in d.items()}
+    tmp.write_text(json.dumps({t: {str(tp): [p.rate_rps, p.batch, p.decode_batch]
+                                   for tp, p in d.items()}
                                for t, d in table.profile.items()}))
     tmp.replace(path)
     return table

@@ -23,6 +23,15 @@ def test_tp_checks_hold_on_the_cost_model_and_fail_when_tp_helps_gpu_time():
         assert_claims(checks.tp_checks(bad))
     with pytest.raises(ClaimFailed, match="TTFT"):
         assert_claims(checks.tp_checks(bad))
+    flat = tp.copy()
+    flat.loc[flat["batch"] <= 8, "step_ms"] = 5.0  # TP no longer shortens small batches
+    with pytest.raises(ClaimFailed, match="decode step at batch <= 8"):
+        assert_claims(checks.tp_checks(flat))
+    no_gain = tp.copy()
+    no_gain.loc[no_gain["small_batch_gain"] == 3.0, "step_ms"] = \
+        no_gain.loc[no_gain["small_batch_gain"] == 1.0, "step_ms"].to_numpy()
+    with pytest.raises(ClaimFailed, match="small-batch gain"):
+        assert_claims(checks.tp_checks(no_gain))
 
 
 def test_migration_checks_fail_when_the_gather_is_slow():

@@ -39,6 +39,8 @@ def test_slo_safe_rate_by_hand():
     best = max((ok(b)[1], b) for b in (1, 2, 4, 8, 12, 16, 24, 32, 48, 64) if ok(b)[0])
     assert (prof.rate_rps, prof.batch) == pytest.approx(best)
     assert slo_safe_profile(LinearCost(), TierSLO("t", 0.015, 1.0), 1000, 100, 10**9).rate_rps == 0
+    # decode alone: 10 ms + 0.1 ms * B <= 12 ms for B <= 20, so 16 of the batch grid
+    assert prof.decode_batch == 16
 
 
 def _table(rates: dict[str, dict[int, float]]) -> ProfileTable:
@@ -78,6 +80,17 @@ def test_nitsum_changes_plan_only_for_more_goodput():
     fixed = NitsumPlanner(dynamic_tp=False, tp=2)
     fixed.bind(_table({"a": {1: 10, 2: 30}}))
     assert {g.tp for g in fixed.initial(4, ["a"]).groups} == {2}
+
+
+def test_safe_batch_by_role():
+    from toolkit.sim.tp_moves import safe_batch
+
+    table = ProfileTable({"a": {1: GroupProfile(10.0, 8, 24)}, "b": {1: GroupProfile(5.0, 4, 12)}})
+    slos = {"a": TierSLO("a", 1.0, 0.01), "b": TierSLO("b", 1.0, 0.01)}
+    assert safe_batch(table, GroupSpec(1, "a"), ["a", "b"], slos) == 8
+    assert safe_batch(table, GroupSpec(1), ["a", "b"], slos) == 4  # shared: the strictest
+    assert safe_batch(table, GroupSpec(1, None, "decode"), ["a", "b"], slos) == 12
+    assert safe_batch(table, GroupSpec(1, None, "prefill"), ["a", "b"], slos) == 0
 
 
 def test_static_plans():

@@ -22,29 +22,32 @@ BATCHES = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 
 @dataclass(frozen=True)
 class GroupProfile:
-    """One (tier, tp): SLO-safe rate (req/s) of one group and the batch that reaches it."""
+    """One (tier, tp): SLO-safe rate (req/s) of one group and the batch that reaches it, and
+    the largest batch a decode-only group (disaggregation: no prefill in its steps) runs
+    within the TPOT target."""
 
     rate_rps: float
     batch: int
+    decode_batch: int = 0
 
 
 def slo_safe_profile(cost: CostModel, slo: TierSLO, prompt_len: float, output_len: float,
                      kv_tokens: int, max_batch: int = 256) -> GroupProfile:
     """See the module docstring."""
+    ctx = prompt_len + output_len / 2
+    fits = [b for b in BATCHES if b <= max_batch and b * (prompt_len + output_len) <= kv_tokens]
+    decode_only = max((b for b in fits if cost.decode_s(b, int(ctx)) <= slo.tpot_s), default=0)
     t_p = cost.prefill_s(max(1, int(prompt_len)))
     if t_p > 0.5 * slo.ttft_s:
-        return GroupProfile(0.0, 0)
-    ctx = prompt_len + output_len / 2
-    best = GroupProfile(0.0, 0)
-    for b in BATCHES:
-        if b > max_batch or b * (prompt_len + output_len) > kv_tokens:
-            break
+        return GroupProfile(0.0, 0, decode_only)
+    best = GroupProfile(0.0, 0, decode_only)
+    for b in fits:
         t_d = cost.decode_s(b, int(ctx))
         lam = b / (output_len * t_d + b * t_p)
         if lam * t_p >= 1 or t_d / (1 - lam * t_p) > slo.tpot_s:
             continue
         if lam > best.rate_rps:
-            best = GroupProfile(lam, b)
+            best = GroupProfile(lam, b, decode_only)
     return best
 
 
@@ -70,6 +73,9 @@ class ProfileTable:
 
     def batch(self, tier: str, tp: int) -> int:
         return self.profile[tier][tp].batch
+
+    def decode_batch(self, tier: str, tp: int) -> int:
+        return self.profile[tier][tp].decode_batch
 
     def levels(self) -> Sequence[int]:
         return sorted(next(iter(self.profile.values())))

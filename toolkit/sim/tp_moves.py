@@ -84,9 +84,14 @@ def migrate(pool: TieredPool, src: SimGroup, dst: SimGroup) -> None:
 
 def safe_batch(profiles: ProfileTable, spec: GroupSpec, tiers: Sequence[str],
                slos: Mapping[str, TierSLO]) -> int:
-    """A group's SLO-safe batch: its tier's, or the strictest served tier's when shared."""
+    """A group's SLO-safe batch: its tier's, or the strictest served tier's when shared. A
+    decode-only group's is the batch whose decode step alone meets the TPOT target; a
+    prefill-only group has none (its prefills are bounded by the chunk budget)."""
+    if spec.role == "prefill":
+        return 0
     served = [spec.tier] if spec.tier is not None else [t for t in tiers if slos[t].has_target]
-    sizes = [profiles.batch(t, spec.tp) for t in served if profiles.batch(t, spec.tp) > 0]
+    size = profiles.decode_batch if spec.role == "decode" else profiles.batch
+    sizes = [size(t, spec.tp) for t in served if size(t, spec.tp) > 0]
     return min(sizes) if sizes else 0
 
 

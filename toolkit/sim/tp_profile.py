@@ -66,5 +66,5 @@ def measure_profiles(setup, slos: Mapping[str, TierSLO], analytic: ProfileTable,
                 mid = (lo + hi) / 2
                 ok = attainment(setup, slos, analytic, tier, tp, mid, w, probe_s, seed) >= target
                 lo, hi = (mid, hi) if ok else (lo, mid)
-            out[tier][tp] = GroupProfile(lo, guess.batch)
+            out[tier][tp] = GroupProfile(lo, guess.batch, guess.decode_batch)
     return ProfileTable(out, analytic.best_effort)
