@@ -68,19 +68,40 @@ def slo_overrides(scale: float) -> list[str]:
 
 
 def oracle_over_time(results_dir: str | Path, quick: bool, small_batch_gain: float = 1.0,
-                     slo_scale: float = 1.0) -> tuple[pd.DataFrame, dict]:
+                     slo_scale: float = 1.0, rps: float | None = None) -> tuple[pd.DataFrame, dict]:
     """Per-window goodput of static TP (SLO-aware) at every level and the oracle's pick, on
-    ServeGen traffic (a day's rate windows in the run), at a small-batch TP gain and an SLO
-    scale."""
-    ov = ["policy=oracle", "workload=servegen", "workload.rps=" + ("60" if quick else "120"),
+    ServeGen traffic (a day's rate windows in the run), at a small-batch TP gain, an SLO
+    scale and a load (default: 120 req/s, 60 in quick mode)."""
+    rps = rps if rps is not None else (60 if quick else 120)
+    ov = ["policy=oracle", "workload=servegen", f"workload.rps={rps:g}",
           "policy.window_s=" + ("10" if quick else "30"), f"cost.small_batch_gain={small_batch_gain}",
           *slo_overrides(slo_scale), *quick_overrides(quick)]
-    name = f"fig3/oracle_gain{small_batch_gain:g}" + ("" if slo_scale == 1.0 else f"_slo{slo_scale:g}")
+    name = (f"fig3/oracle_gain{small_batch_gain:g}" + ("" if slo_scale == 1.0 else f"_slo{slo_scale:g}")
+            + ("" if rps == (60 if quick else 120) else f"_rps{rps:g}"))
     points(results_dir, {name: ov})
     run = Path(results_dir) / name
     windows = pd.read_parquet(run / "windows.parquet")
     summary = json.loads((run / "summary.json").read_text())
     return windows, summary
+
+
+def oracle_gain_map(results_dir: str | Path, quick: bool) -> pd.DataFrame:
+    """The oracle's gain over the best static TP across loads, SLO scales and small-batch
+    TP gains: where choosing the TP level per window pays on our costs."""
+    loads = (30, 60) if quick else (40, 80, 120)
+    scales = (1.0, 0.5) if quick else (1.0, 0.7, 0.5)
+    gains = (1.0,) if quick else (1.0, 3.0)
+    rows = []
+    for rps in loads:
+        for scale in scales:
+            for gain in gains:
+                _, s = oracle_over_time(results_dir, quick, gain, scale, rps)
+                rows.append(dict(rps=rps, slo_scale=scale, small_batch_gain=gain,
+                                 oracle_goodput_rps=s["goodput_rps"],
+                                 best_static_goodput_rps=s["best_static_goodput_rps"],
+                                 best_static_tp=s["best_static_tp"], gain=oracle_gain(s),
+                                 levels_chosen=len(set(s["chosen_tp_per_window"]))))
+    return pd.DataFrame(rows)
 
 
 def oracle_gain(summary: dict) -> float:

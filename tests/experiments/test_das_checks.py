@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from experiments.common.claims import ClaimFailed, assert_claims
-from experiments.das import checks
+from experiments.das import checks, speed
 
 
 def batch_table(tail_share: float) -> pd.DataFrame:
@@ -113,15 +113,27 @@ def test_cap():
         assert_claims(checks.cap_checks(ok.assign(reduction=[0.3, -0.1, 0.2]), quick=False))
 
 
+def _speed_row(drafter, propose, update, n=10_000):
+    return dict(drafter=drafter, corpus_tokens=n, propose_us=propose, update_us_per_100=update)
+
+
 def test_speed():
-    table = pd.DataFrame([dict(drafter="DAS trie (per problem, Python)", corpus_tokens=10_000,
-                               propose_us=9.0, update_us_per_100=700.0)])
+    table = pd.DataFrame([_speed_row(speed.DAS_CPP, 3.0, 120.0), _speed_row(speed.TRIE_CPP, 1.0, 50.0),
+                          _speed_row(speed.DAS_PY, 9.0, 700.0), _speed_row(speed.ARCTIC, 0.5, 90.0)])
     acc = pd.DataFrame([dict(drafter="SuffixDecoding (ours)", acceptance_rate=0.26),
                         dict(drafter="ArcticInference", acceptance_rate=0.26)])
-    assert_claims(checks.speed_checks(table, acc, quick=False))
+    ok = assert_claims(checks.speed_checks(table, acc, quick=False))
+    goals = ok[ok["kind"] == "goal"]
+    assert len(goals) == 3 and goals["holds"].all()
+    assert goals["value"].iloc[2] == pytest.approx(2.0)  # proposal 1.0 over Arctic's 0.5
+    slow_trie = table.assign(propose_us=[3.0, 2.0, 9.0, 0.5])  # C++ trie 4x Arctic's
+    assert not checks.speed_checks(slow_trie, acc, quick=False)["holds"].iloc[2]
     slow = checks.speed_checks(table.assign(propose_us=50.0), acc, quick=False)
     assert_claims(slow)  # a goal is reported, not asserted ...
     assert not slow.set_index("kind").loc["goal", "holds"].iloc[0]  # ... and reads as missed
+    py_only = checks.speed_checks(table[table["drafter"] == speed.DAS_PY], acc, quick=False)
+    assert "Python trie" in py_only["claim"].iloc[0] and len(py_only) == 3  # no Arctic ratio
+    assert py_only["value"].iloc[0] == 9.0
     with pytest.raises(ClaimFailed, match="ArcticInference"):
         assert_claims(checks.speed_checks(table, acc.assign(acceptance_rate=[0.3, 0.2]),
                                           quick=False))

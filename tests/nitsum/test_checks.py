@@ -88,6 +88,21 @@ def test_oracle_and_planner_checks_report():
     assert not _holds(p, "median decision time at 128 GPUs (ms) under the 5 ms goal")
 
 
+def test_oracle_map_checks():
+    df = pd.DataFrame({"slo_scale": [1.0, 1.0, 0.5, 0.5], "gain": [0.01, 0.02, 0.05, 0.10]})
+    t = assert_claims(checks.oracle_map_checks(df, quick=False))
+    assert _holds(t, "largest oracle gain with tighter SLOs minus with ours (points)")
+    assert t["value"].iloc[0] == pytest.approx(8.0)  # 10% - 2%
+    assert not _holds(t, "largest oracle gain over the settings >= 23%")
+    assert _holds(checks.oracle_map_checks(df.assign(gain=[0.0, 0.3, 0.0, 0.1]), False),
+                  "largest oracle gain over the settings >= 23%")
+    with pytest.raises(ClaimFailed, match="tighter SLOs"):
+        assert_claims(checks.oracle_map_checks(df.assign(gain=[0.05, 0.02, 0.01, 0.03]), False))
+    quick = checks.oracle_map_checks(df.assign(gain=[0.05, 0.02, 0.01, 0.03]), quick=True)
+    assert _holds(assert_claims(quick), "largest oracle gain with tighter SLOs minus with ours "
+                  "(points)") is None  # not checked on quick-mode runs
+
+
 def test_engine_tp_checks():
     steps = pd.DataFrame({"tp": [1, 2, 1, 2], "batch": [1, 1, 16, 16],
                           "prefill_ms": [7.0, 10.0, 80.0, 50.0], "step_ms": [2.0, 9.0, 4.0, 12.0],

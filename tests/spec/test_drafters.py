@@ -12,27 +12,33 @@ from toolkit.spec.das import DASDrafter, StaticDrafter
 from toolkit.spec.ngram import PromptLookup
 from toolkit.spec.suffix import SuffixDecoding
 from toolkit.spec.tree_draft import draft_from
-from toolkit.spec.trie import SuffixTrie
+from toolkit.spec.trie import CSuffixTrie, PySuffixTrie
 
 tokens = st.lists(st.integers(0, 3), min_size=0, max_size=30)
 corpora = st.lists(tokens, min_size=1, max_size=5)
 SETTINGS = settings(max_examples=150, deadline=None)
+# both implementations of the trie; the C++ one where it is built (test_native_trie.py
+# fails when a compiler is there and it is not)
+TRIES = [PySuffixTrie] + ([CSuffixTrie] if CSuffixTrie is not None else [])
+impls = pytest.mark.parametrize("SuffixTrie", TRIES, ids=lambda c: c.__module__)
+IMPLS = ["python"] + (["native"] if CSuffixTrie is not None else [])
 
 
-def dump(trie: SuffixTrie) -> dict:
+def dump(trie) -> dict:
     """Every node as path -> (weight, heaviest child)."""
     out, stack = {}, [((), trie.root)]
     while stack:
         path, node = stack.pop()
-        out[path] = (node.w, node.best if node.kids else -1)
-        stack += [((*path, t), kid) for t, kid in node.kids.items()]
+        out[path] = (trie.weight(node), trie.best(node))
+        stack += [((*path, t), kid) for t, _, kid in trie.children(node)]
     return out
 
 
+@impls
 @SETTINGS
 @given(corpora, tokens, st.integers(2, 8), st.integers(1, 6),
        st.sampled_from([0.0, 0.3, 0.6]), st.sampled_from([None, 0.5, 1.0, 2.0]))
-def test_trie_draft_matches_brute_force(corpus, context, depth, k, min_prob, factor):
+def test_trie_draft_matches_brute_force(SuffixTrie, corpus, context, depth, k, min_prob, factor):
     trie = SuffixTrie(depth)
     for seq in corpus:
         trie.insert(seq)
@@ -44,9 +50,10 @@ def test_trie_draft_matches_brute_force(corpus, context, depth, k, min_prob, fac
         assert d.match_len == m
 
 
+@impls
 @SETTINGS
 @given(corpora, st.integers(2, 6), st.data())
-def test_interleaved_streams_equal_whole_inserts(corpus, depth, data):
+def test_interleaved_streams_equal_whole_inserts(SuffixTrie, corpus, depth, data):
     whole, mixed = SuffixTrie(depth), SuffixTrie(depth)
     for seq in corpus:
         whole.insert(seq)
@@ -59,9 +66,10 @@ def test_interleaved_streams_equal_whole_inserts(corpus, depth, data):
     assert dump(mixed) == dump(whole)
 
 
+@impls
 @SETTINGS
 @given(corpora, corpora, st.integers(2, 6))
-def test_remove_takes_back_insert(kept, dropped, depth):
+def test_remove_takes_back_insert(SuffixTrie, kept, dropped, depth):
     both, only = SuffixTrie(depth), SuffixTrie(depth)
     for seq in kept:
         both.insert(seq)
@@ -73,7 +81,8 @@ def test_remove_takes_back_insert(kept, dropped, depth):
     assert dump(both) == dump(only)
 
 
-def test_remove_of_unknown_sequence_fails():
+@impls
+def test_remove_of_unknown_sequence_fails(SuffixTrie):
     trie = SuffixTrie(4)
     trie.insert([1, 2])
     with pytest.raises(KeyError, match="never inserted"):
@@ -93,11 +102,12 @@ epochs_st = st.lists(st.lists(st.tuples(st.integers(0, 1), tokens), max_size=4),
                      min_size=1, max_size=5)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
 @SETTINGS
 @given(epochs_st, st.sampled_from([None, 1, 2, 3]), st.sampled_from([1.0, 0.5]),
        st.sampled_from(["problem", "global"]), tokens, st.integers(1, 5))
-def test_das_window_matches_brute_force(epochs, window, decay, scope, context, k):
-    drafter = DASDrafter(window=window, decay=decay, depth=6, scope=scope)
+def test_das_window_matches_brute_force(impl, epochs, window, decay, scope, context, k):
+    drafter = DASDrafter(window=window, decay=decay, depth=6, scope=scope, trie=impl)
     for e, rollouts in enumerate(epochs):
         for j, (problem, seq) in enumerate(rollouts):
             half = len(seq) // 2
@@ -145,10 +155,12 @@ def test_static_drafter_freezes_after_warmup():
     assert d.propose(SeqKey("a", 2), [1, 2], 1).tokens == (3,)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
 @SETTINGS
 @given(st.lists(tokens, min_size=1, max_size=6), st.integers(1, 3), tokens, st.integers(1, 5))
-def test_suffix_decoding_matches_brute_force(outputs, cached, context, k):
-    drafter = SuffixDecoding(depth=6, factor=1.0, min_prob=0.1, max_cached_requests=cached)
+def test_suffix_decoding_matches_brute_force(impl, outputs, cached, context, k):
+    drafter = SuffixDecoding(depth=6, factor=1.0, min_prob=0.1, max_cached_requests=cached,
+                             trie=impl)
     for i, seq in enumerate(outputs):
         drafter.observe(SeqKey(0, i), seq)
         drafter.finish(SeqKey(0, i))

@@ -39,6 +39,19 @@ def oracle_windows(windows: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def oracle_gain_map(df: pd.DataFrame) -> plt.Figure:
+    """Fig. 3, across settings: the oracle's gain over the best static TP by load, per SLO
+    scale and small-batch TP gain, beside the blog's 23-29%."""
+    apply_style()
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    sns.lineplot(df.assign(gain_pct=100 * df["gain"]), x="rps", y="gain_pct", hue="slo_scale",
+                 style="small_batch_gain", marker="o", palette="viridis", ax=ax)
+    ax.axhspan(23, 29, color="gray", alpha=0.15, label="blog: +23 to +29%")
+    ax.set(xlabel="offered load (req/s)", ylabel="oracle over best static TP (%)")
+    ax.legend(fontsize=7)
+    return fig
+
+
 def migration_times(df: pd.DataFrame) -> plt.Figure:
     """Fig. 7: KV migration time by payload, per-block copies vs one gather kernel."""
     apply_style()

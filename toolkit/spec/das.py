@@ -9,7 +9,7 @@ from collections.abc import Hashable, Sequence
 
 from toolkit.spec.base import EMPTY, Draft, Drafter, SeqKey
 from toolkit.spec.tree_draft import draft_from
-from toolkit.spec.trie import SuffixTrie
+from toolkit.spec.trie import trie_class
 
 GLOBAL = "__all__"
 
@@ -23,11 +23,12 @@ class DASDrafter(Drafter):
     The paper rebuilds the window every iteration; so does `new_epoch` (unless nothing can
     leave or fade: `window=None, decay=1`). The paper down-weights older epochs "mildly"
     without giving the factor; `decay` defaults to 1 (no down-weighting).
-    `min_prob` and `factor` bound the draft as in SuffixDecoding (defaults: none)."""
+    `min_prob` and `factor` bound the draft as in SuffixDecoding (defaults: none). `trie`
+    picks the trie's implementation (`toolkit.spec.trie.trie_class`); both draft alike."""
 
     def __init__(self, window: int | None = 16, decay: float = 1.0, depth: int = 24,
                  scope: str = "problem", min_prob: float = 0.0, factor: float | None = None,
-                 sample: bool = False, seed: int = 0) -> None:
+                 sample: bool = False, seed: int = 0, trie: str = "auto") -> None:
         if window is not None and window < 0:
             raise ValueError(f"DASDrafter: window must be >= 0 or None, got {window}")
         if not 0 < decay <= 1:
@@ -35,12 +36,13 @@ class DASDrafter(Drafter):
         if scope not in ("problem", "global"):
             raise ValueError(f"DASDrafter: scope must be 'problem' or 'global', got {scope!r}")
         self.window, self.decay, self.depth, self.scope = window, decay, depth, scope
+        self._trie_cls = trie_class(trie)
         self.min_prob, self.factor = min_prob, factor
         self.rng = random.Random(seed) if sample else None
         self.epoch = 0
         self._history: deque[dict[Hashable, list[list[int]]]] = deque()
         self._current: dict[Hashable, dict[Hashable, list[int]]] = defaultdict(dict)
-        self._tries: dict[Hashable, SuffixTrie] = {}
+        self._tries: dict[Hashable, object] = {}
 
     def _group(self, key: SeqKey) -> Hashable:
         return key.problem if self.scope == "problem" else GLOBAL
@@ -57,7 +59,7 @@ class DASDrafter(Drafter):
         self._current[group].setdefault(key.seq, []).extend(tokens)
         trie = self._tries.get(group)
         if trie is None:
-            trie = self._tries[group] = SuffixTrie(self.depth)
+            trie = self._tries[group] = self._trie_cls(self.depth)
         trie.append(key.seq, tokens)
 
     def finish(self, key: SeqKey) -> None:
@@ -80,13 +82,13 @@ class DASDrafter(Drafter):
             self._rebuild()
 
     def _rebuild(self) -> None:
-        tries: dict[Hashable, SuffixTrie] = {}
+        tries: dict[Hashable, object] = {}
         for age, epoch in enumerate(self._history, start=1):
             weight = self.decay ** age
             for group, seqs in epoch.items():
                 trie = tries.get(group)
                 if trie is None:
-                    trie = tries[group] = SuffixTrie(self.depth)
+                    trie = tries[group] = self._trie_cls(self.depth)
                 for tokens in seqs:
                     trie.insert(tokens, weight)
         self._tries = tries
@@ -107,9 +109,9 @@ class StaticDrafter(DASDrafter):
     window, no online updates once frozen."""
 
     def __init__(self, warmup_epochs: int = 1, depth: int = 24, scope: str = "problem",
-                 min_prob: float = 0.0, factor: float | None = None) -> None:
+                 min_prob: float = 0.0, factor: float | None = None, trie: str = "auto") -> None:
         super().__init__(window=None, decay=1.0, depth=depth, scope=scope,
-                         min_prob=min_prob, factor=factor)
+                         min_prob=min_prob, factor=factor, trie=trie)
         self.warmup_epochs = warmup_epochs
 
     @property

@@ -12,7 +12,7 @@ from collections.abc import Hashable, Sequence
 
 from toolkit.spec.base import EMPTY, Draft, Drafter, SeqKey
 from toolkit.spec.tree_draft import best_over_matches, better, draft_from
-from toolkit.spec.trie import SuffixTrie
+from toolkit.spec.trie import trie_class
 
 
 class SuffixDecoding(Drafter):
@@ -21,22 +21,24 @@ class SuffixDecoding(Drafter):
     length, tokens kept while the path probability is >= `min_prob`. Defaults are vLLM's:
     depth 24, factor 1.0, min probability 0.1, 10,000 cached requests. With `sample=True`
     the draft is drawn from the continuation frequencies at the longest match (a random
-    proposal, verified against its law) instead.
+    proposal, verified against its law) instead. `trie` picks the trie's implementation
+    (`toolkit.spec.trie.trie_class`); both draft alike.
 
     Outputs enter the global trie online, as `observe` hands over verified tokens."""
 
     def __init__(self, depth: int = 24, factor: float = 1.0, min_prob: float = 0.1,
                  max_cached_requests: int = 10_000, sample: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, trie: str = "auto") -> None:
         if max_cached_requests < 1:
             raise ValueError(f"SuffixDecoding: max_cached_requests must be >= 1, "
                              f"got {max_cached_requests}")
         self.depth, self.factor, self.min_prob = depth, factor, min_prob
         self.max_cached_requests = max_cached_requests
         self.rng = random.Random(seed) if sample else None
-        self.global_trie = SuffixTrie(depth)
+        self._trie_cls = trie_class(trie)
+        self.global_trie = self._trie_cls(depth)
         self._outputs: OrderedDict[Hashable, list[int]] = OrderedDict()
-        self._local: dict[Hashable, tuple[SuffixTrie, int]] = {}
+        self._local: dict[Hashable, tuple[object, int]] = {}
 
     def propose(self, key: SeqKey, context: Sequence[int], max_tokens: int) -> Draft:
         if max_tokens <= 0 or not context:
@@ -64,10 +66,10 @@ class SuffixDecoding(Drafter):
         self.global_trie.close(key.seq)
         self._local.pop(key.seq, None)
 
-    def _local_trie(self, seq: Hashable, context: Sequence[int]) -> SuffixTrie:
+    def _local_trie(self, seq: Hashable, context: Sequence[int]) -> object:
         trie, seen = self._local.get(seq, (None, 0))
         if trie is None or seen > len(context):
-            trie, seen = SuffixTrie(self.depth), 0
+            trie, seen = self._trie_cls(self.depth), 0
         trie.append(seq, context[seen:])
         self._local[seq] = (trie, len(context))
         return trie
