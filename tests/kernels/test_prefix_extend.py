@@ -24,6 +24,8 @@ CASES = [
     (6, 2, 64, 5, [3, 1, 20, 7], [3, 33, 37, 7]),
     (4, 4, 40, 5, [18, 0, 2], [18, 9, 2]),
     (8, 1, 64, 16, [1], [1]),
+    # a verify step with drafts for a few sequences only: q lengths 1 and 9 mixed
+    (4, 2, 32, 8, [1, 9, 1, 1, 5, 9, 1], [40, 30, 2, 77, 12, 9, 1]),
 ]
 IDS = [case_id(B=len(c[4]), Hq=c[0], Hkv=c[1], D=c[2], bs=c[3], T=sum(c[4])) for c in CASES]
 

@@ -1,7 +1,10 @@
 """Prefix-extend attention for devices without the Triton kernel, for short query runs (a
-speculative verify step: k + 1 tokens per sequence): every sequence's queries and cached
-K/V padded into one batch, so a step costs a few large tensor ops instead of a Python loop
-per sequence (`reference.py` stays the spec; long prefills keep using it)."""
+speculative verify step: k + 1 tokens per sequence): the sequences with the same number of
+new tokens go into one batch, their queries and cached K/V padded to a common width, so a
+step costs a few large tensor ops per query length instead of a Python loop per sequence,
+and a step that verifies a long draft for a few sequences and none for the rest does not
+pad every sequence to the longest draft (`reference.py` stays the spec; long prefills keep
+using it)."""
 
 from __future__ import annotations
 
@@ -17,10 +20,31 @@ def prefix_extend_attention(q: torch.Tensor, k_cache: torch.Tensor, v_cache: tor
     """Same contract as `reference.prefix_extend_attention` (float32 math, q's dtype out)."""
     cu = cu_q_lens.tolist()
     q_lens = [b - a for a, b in zip(cu, cu[1:])]
+    if not q_lens or q.shape[0] == 0:
+        return torch.empty_like(q)
+    groups: dict[int, list[int]] = {}
+    for b, n in enumerate(q_lens):
+        if n:
+            groups.setdefault(n, []).append(b)
+    if len(groups) == 1 and len(next(iter(groups.values()))) == len(q_lens):  # one length
+        return _padded(q, k_cache, v_cache, block_tables, cu, q_lens, seq_lens, scale)
+    out = torch.empty_like(q)
+    dev = q.device
+    for n, members in groups.items():
+        rows = torch.tensor([cu[b] + i for b in members for i in range(n)], device=dev)
+        sub = torch.tensor(members, device=dev)
+        out[rows] = _padded(q[rows], k_cache, v_cache, block_tables[sub],
+                            [n * i for i in range(len(members) + 1)], [n] * len(members),
+                            seq_lens[sub], scale)
+    return out
+
+
+def _padded(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+            block_tables: torch.Tensor, cu: list[int], q_lens: list[int],
+            seq_lens: torch.Tensor, scale: float) -> torch.Tensor:
+    """All sequences in one batch, queries padded to the longest run."""
     lens = seq_lens.tolist()
     batch = len(q_lens)
-    if batch == 0 or q.shape[0] == 0:
-        return torch.empty_like(q)
     num_q_heads, head_dim = q.shape[1], q.shape[2]
     block_size, num_kv_heads = k_cache.shape[1], k_cache.shape[2]
     group = num_q_heads // num_kv_heads
