@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -80,11 +81,35 @@ def acceptance_tables(cfg: DictConfig, drafter: Drafter) -> tuple[list[Acceptanc
     return tables, float(rows["propose_s"].median()), rows
 
 
+def measured_draft_s(cfg: DictConfig, drafter: Drafter, propose_s: float) -> float:
+    """The drafter's median proposal time, measured on this machine the first time this
+    drafter (its settings and trie implementation) replays this corpus, then read back: the
+    same config gives the same records, as a cached engine profile does."""
+    trie = getattr(drafter, "_trie_cls", None)
+    key = json.dumps({"drafter": OmegaConf.to_container(cfg.drafter, resolve=True),
+                      "trie": None if trie is None else f"{trie.__module__}.{trie.__name__}",
+                      "task": OmegaConf.to_container(cfg.task, resolve=True),
+                      "max_tokens": int(cfg.spec.max_tokens),
+                      "rollouts": cfg.backend.get("acceptance_rollouts"),
+                      "stride": int(cfg.backend.get("acceptance_stride", 1))}, sort_keys=True)
+    path = cache_root() / "draft_s" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    if path.is_file():
+        return float(json.loads(path.read_text())["draft_s"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"draft_s": propose_s, "key": json.loads(key)}))
+    tmp.replace(path)
+    return propose_s
+
+
 def run_sim(cfg: DictConfig, out: Path) -> dict[str, Any]:
     b = cfg.backend
     drafter, budget = build_spec(cfg)
     tables, propose_s, _ = acceptance_tables(cfg, drafter)
-    draft_s = propose_s if b.draft_s is None else float(b.draft_s)
+    if b.draft_s is not None:
+        draft_s = float(b.draft_s)
+    else:
+        draft_s = measured_draft_s(cfg, drafter, propose_s) if propose_s > 0 else 0.0
     cost = VerifyCost.from_jsonl(b.verify_table) if b.verify_table else VerifyCost.from_jsonl()
     pool = servegen_output_lengths(str(b.servegen))
     rng = rng_for(cfg, 1)

@@ -105,6 +105,31 @@ def test_budget():
     assert not paper.any()  # each paper comparison reads as not holding on such a table
 
 
+def _by_drafter(weak: dict) -> pd.DataFrame:
+    das = {"none": 600.0, "uniform": 180.0, "unlimited": 130.0, "length_aware": 170.0}
+    return pd.DataFrame([dict(drafter=d, budget=b, steps_after_first=v)
+                         for d, vals in (("das", das), ("ngram", weak)) for b, v in vals.items()])
+
+
+def test_drafter_budget():
+    ok = _by_drafter({"none": 600.0, "uniform": 620.0, "unlimited": 640.0, "length_aware": 560.0})
+    t = assert_claims(checks.drafter_budget_checks(ok, quick=False))
+    assert t["value"].iloc[0] == pytest.approx(640 / 560 - 1)
+    assert t["holds"].iloc[2]  # 14% slower: within the paper's "up to 15%"
+    with pytest.raises(ClaimFailed, match="unlimited over length-aware"):  # unlimited fastest
+        assert_claims(checks.drafter_budget_checks(
+            _by_drafter({"none": 600.0, "uniform": 620.0, "unlimited": 500.0,
+                         "length_aware": 560.0}), quick=False))
+    with pytest.raises(ClaimFailed, match="over uniform"):
+        assert_claims(checks.drafter_budget_checks(
+            _by_drafter({"none": 600.0, "uniform": 550.0, "unlimited": 740.0,
+                         "length_aware": 560.0}), quick=False))
+    far = checks.drafter_budget_checks(_by_drafter({"none": 600.0, "uniform": 620.0,
+                                                    "unlimited": 740.0, "length_aware": 560.0}),
+                                       quick=True)
+    assert not far["holds"].iloc[2] and far["holds"].iloc[0] is None  # quick: not checked
+
+
 def test_cap():
     ok = pd.DataFrame({"setting": ["cap 16K, batch full", "cap 8K, batch full",
                                    "cap 16K, batch half"], "reduction": [0.3, 0.2, 0.25]})
