@@ -1,7 +1,12 @@
 """Nitsum on the toolkit's engine (`backend=engine`): the workload replayed open-loop on
-a `TPEngine` (gloo ranks, full weights per rank), with live TP switches at given times.
-Records carry `tier` and `slo_met` against SLOs scaled from this engine's own unloaded
-TP-1 latency, as the simulator's are from the H200 tables."""
+a `TPEngine` (gloo ranks, full weights per rank). A static policy's plan lays instances of
+`cluster.tp` ranks over the world, and the policy's own dispatcher (the object the simulator
+calls) picks an instance for each request. With `backend.switch_at`, one instance of
+`policy=static_tp` spans the world (starting at `cluster.tp`, ranks past it idle) and
+switches TP live at the given times. The engine's own FCFS scheduler fills each batch: the SLO-aware local cap needs the
+SLO-safe batch of a profile, which this backend does not measure. Records carry `tier`,
+`slo_met` (against SLOs scaled from this engine's own unloaded TP-1 latency, as the
+simulator's are from the H200 tables) and `instance`."""
 
 from __future__ import annotations
 
@@ -11,13 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from experiments.nitsum.engine_tp import VOCAB, llama_shaped
 from toolkit.core import ConfigError
 from toolkit.engine.tp.engine import TPEngine
 from toolkit.metrics.slo import goodput_summary, slo_columns
+from toolkit.plan.base import ClusterPlan, GroupSpec
+from toolkit.plan.dispatch import Dispatcher, GroupLoad
+from toolkit.plan.static import DisaggPlanner
 from toolkit.workloads.tiers import Tier, TieredWorkload
+
+STATIC = ("static_tp", "static_tp_slo", "split")
 
 
 def shrink(w: TieredWorkload, b: DictConfig) -> TieredWorkload:
@@ -44,55 +55,110 @@ def unloaded(eng: TPEngine, prompt_len: int) -> tuple[float, float]:
     return float(np.median(pre)), float(np.median(dec))
 
 
-def replay(eng: TPEngine, w: TieredWorkload, switch_at: dict[float, int],
-           seed: int) -> tuple[np.ndarray, np.ndarray, list]:
-    """Serve `w` in wall-clock time; first-token and finish times (s from the start), and
-    the switches made."""
+def static_plan(cfg: DictConfig, tiers: list[Tier]) -> ClusterPlan:
+    """The policy's plan over `backend.world_size` ranks: static, mixed prefill and decode,
+    every group at `cluster.tp` (what the engine's instances can be)."""
+    if cfg.policy.name not in STATIC:
+        raise ConfigError("policy", f"backend=engine runs the static plans {STATIC} (the Nitsum "
+                          f"planner needs SLO-safe rate profiles of this engine, and regrouping "
+                          f"instances is not built); got {cfg.policy.name!r}")
+    planner = instantiate(cfg.policy.planner)
+    if isinstance(planner, DisaggPlanner):
+        raise ConfigError("policy", "backend=engine has no prefill/decode disaggregation")
+    plan = planner.initial(int(cfg.backend.world_size), [t.name for t in tiers])
+    if plan.num_gpus != int(cfg.backend.world_size):
+        raise ConfigError("cluster.tp", f"cluster.tp={cfg.cluster.tp} does not tile "
+                          f"backend.world_size={cfg.backend.world_size}")
+    return plan
+
+
+class Instances:
+    """The dispatcher's view of the engine's instances: each one's plan group and the
+    requests it holds (queued or running)."""
+
+    def __init__(self, plan: ClusterPlan, dispatcher: Dispatcher) -> None:
+        self.groups = [GroupLoad(i, g.tier, g.role, g.tp, 0, 0, gid=i)
+                       for i, g in enumerate(plan.groups)]
+        self.dispatcher = dispatcher
+
+    def choose(self, tier: str, now: float) -> int:
+        k = self.dispatcher.choose(tier, self.groups, now)
+        self.groups[k].load += 1
+        return k
+
+    def done(self, k: int) -> None:
+        self.groups[k].load -= 1
+
+    def busy(self) -> list[int]:
+        return [g.index for g in self.groups if g.load > 0]
+
+
+def replay(eng: TPEngine, w: TieredWorkload, inst: Instances, switch_at: dict[float, int],
+           seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """Serve `w` in wall-clock time; first-token and finish times (s from the start), the
+    instance of each request, and the switches made."""
     rng = np.random.default_rng(seed)
     prompts = [rng.integers(3, VOCAB, int(p)).tolist() for p in w.prompt_len]
     n, i = len(w), 0
     first, finish = np.full(n, math.nan), np.full(n, math.nan)
+    where = np.full(n, -1)
     todo, switches = sorted(switch_at.items()), []
     t0 = time.perf_counter()
-    while i < n or eng.has_unfinished():
+    while i < n or inst.busy():
         now = time.perf_counter() - t0
         while i < n and w.arrival_s[i] <= now:
-            eng.add_request(prompts[i], int(w.output_len[i]), ignore_eos=True, request_id=str(i))
+            where[i] = inst.choose(w.tier_names[w.tier[i]], now)
+            eng.add_request(prompts[i], int(w.output_len[i]), ignore_eos=True, request_id=str(i),
+                            instance=int(where[i]))
             i += 1
         if todo and now >= todo[0][0]:
             switches.append(eng.switch_tp(todo.pop(0)[1]))
-        if not eng.has_unfinished():
+        busy = inst.busy()
+        if not busy:
             time.sleep(max(0.0, w.arrival_s[i] - (time.perf_counter() - t0)) if i < n else 0)
             continue
-        outs = eng.step(0)
+        outs = eng.step_many(busy)
         t = time.perf_counter() - t0
-        for o in outs:
-            k = int(o.request_id)
-            if o.new_token_ids and math.isnan(first[k]):
-                first[k] = t
-            if o.finish_reason is not None:
-                finish[k] = t
-                eng.output(o.request_id, forget=True)
-    return first, finish, switches
+        for k, step_outs in outs.items():
+            for o in step_outs:
+                r = int(o.request_id)
+                if o.new_token_ids and math.isnan(first[r]):
+                    first[r] = t
+                if o.finish_reason is not None:
+                    finish[r] = t
+                    inst.done(k)
+                    eng.output(o.request_id, forget=True)
+    return first, finish, where, switches
 
 
 def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path) -> dict:
     """Replay the shrunk workload on the engine (see the module docstring); the summary."""
-    if cfg.policy.name != "static_tp":
-        raise ConfigError("policy", f"backend=engine runs policy=static_tp (its FCFS "
-                          f"scheduler at cluster.tp); got {cfg.policy.name!r}")
     b = cfg.backend
+    plan = static_plan(cfg, tiers)
     w = shrink(w, b)
     try:
         switch_at = {float(t): int(tp) for t, tp in b.switch_at}
     except (TypeError, ValueError):
         raise ConfigError("backend.switch_at", f"need [[seconds, tp], ...], got {b.switch_at}") from None
-    with TPEngine(llama_shaped(int(b.hidden_size), int(b.num_layers)), world_size=int(b.world_size), tp=1, num_threads=1,
-                  num_kv_blocks=1024, block_size=16, chunk_size=2048, seed=int(cfg.seed)) as eng:
+    if switch_at:
+        if cfg.policy.name != "static_tp":
+            raise ConfigError("backend.switch_at", f"live TP switches run one instance of "
+                              f"policy=static_tp; got policy={cfg.policy.name!r}")
+        plan = ClusterPlan((GroupSpec(int(cfg.cluster.tp)),))  # ranks past it idle until used
+    many = len(plan.groups) > 1
+    if many and int(cfg.cluster.tp) != 1:
+        raise ConfigError("cluster.tp", "several instances run at TP 1 here (the SLO base is "
+                          "measured at TP 1); for a higher level use one instance "
+                          "(cluster.tp = backend.world_size)")
+    inst = Instances(plan, instantiate(cfg.policy.dispatch))
+    # one instance starts at TP 1 (the SLO base) and then switches to cluster.tp
+    with TPEngine(llama_shaped(int(b.hidden_size), int(b.num_layers)), world_size=int(b.world_size),
+                  tp=1, num_instances=len(plan.groups), num_threads=1, num_kv_blocks=1024,
+                  block_size=16, chunk_size=2048, seed=int(cfg.seed)) as eng:
         pre_s, dec_s = unloaded(eng, int(np.median(w.prompt_len)))
-        if int(cfg.cluster.tp) != 1:
+        if not many and int(cfg.cluster.tp) != 1:
             eng.switch_tp(int(cfg.cluster.tp))
-        first, finish, switches = replay(eng, w, switch_at, int(cfg.seed))
+        first, finish, where, switches = replay(eng, w, inst, switch_at, int(cfg.seed))
     scale = {t.name: t for t in tiers}
     ttft_slo = np.array([math.inf if scale[n].ttft_scale is None else scale[n].ttft_scale * pre_s
                          for n in w.tier_names])[w.tier]
@@ -102,11 +168,12 @@ def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path)
     df = pd.DataFrame({"id": np.arange(len(w)), "tier": np.asarray(w.tier_names, object)[w.tier],
                        "arrival_s": w.arrival_s, "first_token_s": first, "finish_s": finish,
                        "prompt_len": w.prompt_len, "num_output_tokens": w.output_len,
-                       "ttft_s": ttft, "tpot_s": tpot, "slo_met": met})
+                       "ttft_s": ttft, "tpot_s": tpot, "slo_met": met, "instance": where})
     df.to_parquet(out / "records.parquet")
     duration = max(float(w.arrival_s[-1]), 1e-9)
     s = goodput_summary(df, duration, int(b.world_size))
-    s.update(policy="static_tp", backend="engine", num_reconfigurations=len(switches),
+    s.update(policy=str(cfg.policy.name), backend="engine", num_reconfigurations=len(switches),
+             plan=[{"tp": g.tp, "tier": g.tier} for g in plan.groups],
              switches=[{"from_tp": x.old_tp, "to_tp": x.new_tp, "switch_s": x.switch_s,
                         "bytes_moved": x.bytes_moved} for x in switches],
              unloaded_prefill_s=pre_s, unloaded_decode_s=dec_s,

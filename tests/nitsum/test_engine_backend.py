@@ -35,3 +35,24 @@ def test_engine_backend_rejects_what_it_cannot_run(tmp_path):
         run_nitsum(compose_config(MODULE, [*SMALL[:1], "policy=nitsum", *SMALL[2:]]), tmp_path)
     with pytest.raises(ConfigError, match="switch_at"):
         run_nitsum(compose_config(MODULE, [*SMALL, "backend.switch_at=[3]"]), tmp_path)
+    base = [*SMALL[:1], *SMALL[2:]]
+    for ov, match in ((["policy=disagg"], "policy"), (["policy=split"], "num_gpus"),
+                      (["policy=split", "tiers=two", "backend.switch_at=[[0.5,2]]"],
+                       "one instance"),
+                      (["policy=static_tp", "cluster.tp=2", "backend.world_size=4"], "TP 1")):
+        with pytest.raises(ConfigError, match=match):
+            run_nitsum(compose_config(MODULE, [*base, *ov]), tmp_path)
+
+def test_policy_dispatchers_place_requests_on_engine_instances(tmp_path):
+    """The simulator's dispatch objects on two TP-1 instances: round-robin alternates over
+    both; the split plan keeps each tier on its own instance. Nothing is lost."""
+    base = [*SMALL[:1], *SMALL[2:]]
+    s = run_nitsum(compose_config(MODULE, [*base, "policy=static_tp"]), tmp_path / "rr")
+    df = pd.read_parquet(tmp_path / "rr" / "records.parquet")
+    assert s["plan"] == [{"tp": 1, "tier": None}] * 2 and s["num_unfinished"] == 0
+    assert list(df.sort_values("arrival_s")["instance"]) == [1, 0] * 12  # RR starts past 0
+    s = run_nitsum(compose_config(MODULE, [*base, "policy=split", "tiers=two"]), tmp_path / "sp")
+    df = pd.read_parquet(tmp_path / "sp" / "records.parquet")
+    on = {g["tier"]: i for i, g in enumerate(s["plan"])}
+    assert set(on) == {"interactive", "relaxed"} and np.isfinite(df["finish_s"]).all()
+    assert (df["instance"] == df["tier"].map(on)).all()

@@ -90,6 +90,16 @@ class TPEngine:
         """`step`, plus the model step's seconds on the leader and its batch size."""
         return self._call(instance, "step")
 
+    def step_many(self, instances: Sequence[int]) -> dict[int, list[StepOutput]]:
+        """One iteration of each of `instances` at once (their ranks run in parallel); the
+        tokens each request got, per instance."""
+        for i in instances:
+            self._send(i, "step")
+        replies = {i: self._reply(i) for i in instances}
+        for reply in replies.values():
+            _raise_error(reply)
+        return {i: reply[1][0] for i, reply in replies.items()}
+
     def has_unfinished(self, instance: int = 0) -> bool:
         return self._call(instance, "has_unfinished")
 
