@@ -225,19 +225,15 @@ def budget_by_drafter(results_dir: str | Path, quick: bool) -> pd.DataFrame:
     """Makespan after the first step per budget (uniform at k=4) at the setup's engine count,
     with the DAS drafter (the runs of `budget_ablation`) and with the weak n-gram drafter."""
     engines = engine_counts(quick)[0]
-    budgets = ("none", "uniform", "unlimited", "length_aware")
-    named = {f"fig12/e{engines}/{b}" if d == "das" else f"fig12/{d}_e{engines}/{b}":
-             [*sim_overrides(quick), f"drafter={d}", f"backend.num_engines={engines}",
-              f"budget={b}"]
-             for d in ("das", WEAK_DRAFTER) for b in budgets}
-    summaries = points(results_dir, named)
-    rows = []
-    for name, s in zip(named, summaries.to_dict("records")):
-        drafter = WEAK_DRAFTER if f"/{WEAK_DRAFTER}_" in name else "das"
-        rows.append(dict(drafter=drafter, budget=name.rsplit("/", 1)[1],
-                         steps_after_first=float(sum(s["makespan_s_per_step"][1:])),
-                         accepted_per_verify=s["mean_accepted_per_verify"]))
-    return pd.DataFrame(rows)
+    runs = {(d, b): f"fig12/e{engines}/{b}" if d == "das" else f"fig12/{d}_e{engines}/{b}"
+            for d in ("das", WEAK_DRAFTER) for b in ("none", "uniform", "unlimited", "length_aware")}
+    summaries = points(results_dir, {name: [*sim_overrides(quick), f"drafter={d}",
+                                            f"backend.num_engines={engines}", f"budget={b}"]
+                                     for (d, b), name in runs.items()})
+    return pd.DataFrame([dict(drafter=d, budget=b,
+                              steps_after_first=float(sum(s["makespan_s_per_step"][1:])),
+                              accepted_per_verify=s["mean_accepted_per_verify"])
+                         for (d, b), s in zip(runs, summaries.to_dict("records"))])
 
 
 def short_request_budget(results_dir: str | Path, quick: bool) -> pd.DataFrame:

@@ -1,12 +1,12 @@
 """Nitsum on the toolkit's engine (`backend=engine`): the workload replayed open-loop on
 a `TPEngine` (gloo ranks, full weights per rank). A static policy's plan lays instances of
 `cluster.tp` ranks over the world, and the policy's own dispatcher (the object the simulator
-calls) picks an instance for each request. With `backend.switch_at`, one instance of
-`policy=static_tp` spans the world (starting at `cluster.tp`, ranks past it idle) and
-switches TP live at the given times. The engine's own FCFS scheduler fills each batch: the SLO-aware local cap needs the
-SLO-safe batch of a profile, which this backend does not measure. Records carry `tier`,
-`slo_met` (against SLOs scaled from this engine's own unloaded TP-1 latency, as the
-simulator's are from the H200 tables) and `instance`."""
+calls) picks an instance for each request. With `backend.switch_at`, one instance of a
+static-TP plan spans the world (starting at `cluster.tp`, ranks past it idle) and switches
+TP live at the given times. The engine's own FCFS scheduler fills each batch: the SLO-aware
+local cap needs the SLO-safe batch of a profile, which this backend does not measure.
+Records carry `tier`, `slo_met` (against SLOs scaled from this engine's own unloaded TP-1
+latency, as the simulator's are from the H200 tables) and `instance`."""
 
 from __future__ import annotations
 
@@ -25,10 +25,8 @@ from toolkit.engine.tp.engine import TPEngine
 from toolkit.metrics.slo import goodput_summary, slo_columns
 from toolkit.plan.base import ClusterPlan, GroupSpec
 from toolkit.plan.dispatch import Dispatcher, GroupLoad
-from toolkit.plan.static import DisaggPlanner
+from toolkit.plan.static import SplitPlanner, StaticTPPlanner
 from toolkit.workloads.tiers import Tier, TieredWorkload
-
-STATIC = ("static_tp", "static_tp_slo", "split")
 
 
 def shrink(w: TieredWorkload, b: DictConfig) -> TieredWorkload:
@@ -55,16 +53,21 @@ def unloaded(eng: TPEngine, prompt_len: int) -> tuple[float, float]:
     return float(np.median(pre)), float(np.median(dec))
 
 
-def static_plan(cfg: DictConfig, tiers: list[Tier]) -> ClusterPlan:
-    """The policy's plan over `backend.world_size` ranks: static, mixed prefill and decode,
-    every group at `cluster.tp` (what the engine's instances can be)."""
-    if cfg.policy.name not in STATIC:
-        raise ConfigError("policy", f"backend=engine runs the static plans {STATIC} (the Nitsum "
-                          f"planner needs SLO-safe rate profiles of this engine, and regrouping "
-                          f"instances is not built); got {cfg.policy.name!r}")
-    planner = instantiate(cfg.policy.planner)
-    if isinstance(planner, DisaggPlanner):
-        raise ConfigError("policy", "backend=engine has no prefill/decode disaggregation")
+def static_planner(cfg: DictConfig) -> StaticTPPlanner | SplitPlanner:
+    """The policy's planner, where it is one the engine's instances can run: a static TP or
+    split plan (mixed prefill and decode, no live-migration balancer)."""
+    planner = instantiate(cfg.policy.planner) if cfg.policy.get("planner") else None
+    if not isinstance(planner, (StaticTPPlanner, SplitPlanner)) or cfg.policy.get("balancer"):
+        raise ConfigError("policy", f"backend=engine runs static TP and split plans (static_tp, "
+                          f"static_tp_slo, split): the Nitsum planner needs SLO-safe rate "
+                          f"profiles of this engine, and regrouping instances, disaggregation "
+                          f"and migration are not built; got {cfg.policy.name!r}")
+    return planner
+
+
+def static_plan(cfg: DictConfig, planner: StaticTPPlanner | SplitPlanner,
+                tiers: list[Tier]) -> ClusterPlan:
+    """`planner`'s plan over `backend.world_size` ranks, every group at `cluster.tp`."""
     plan = planner.initial(int(cfg.backend.world_size), [t.name for t in tiers])
     if plan.num_gpus != int(cfg.backend.world_size):
         raise ConfigError("cluster.tp", f"cluster.tp={cfg.cluster.tp} does not tile "
@@ -134,17 +137,19 @@ def replay(eng: TPEngine, w: TieredWorkload, inst: Instances, switch_at: dict[fl
 def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path) -> dict:
     """Replay the shrunk workload on the engine (see the module docstring); the summary."""
     b = cfg.backend
-    plan = static_plan(cfg, tiers)
+    planner = static_planner(cfg)
     w = shrink(w, b)
     try:
         switch_at = {float(t): int(tp) for t, tp in b.switch_at}
     except (TypeError, ValueError):
         raise ConfigError("backend.switch_at", f"need [[seconds, tp], ...], got {b.switch_at}") from None
     if switch_at:
-        if cfg.policy.name != "static_tp":
-            raise ConfigError("backend.switch_at", f"live TP switches run one instance of "
-                              f"policy=static_tp; got policy={cfg.policy.name!r}")
+        if not isinstance(planner, StaticTPPlanner):
+            raise ConfigError("backend.switch_at", f"live TP switches run one instance of a "
+                              f"static TP plan; got policy={cfg.policy.name!r}")
         plan = ClusterPlan((GroupSpec(int(cfg.cluster.tp)),))  # ranks past it idle until used
+    else:
+        plan = static_plan(cfg, planner, tiers)
     many = len(plan.groups) > 1
     if many and int(cfg.cluster.tp) != 1:
         raise ConfigError("cluster.tp", "several instances run at TP 1 here (the SLO base is "

@@ -72,12 +72,13 @@ def oracle_over_time(results_dir: str | Path, quick: bool, small_batch_gain: flo
     """Per-window goodput of static TP (SLO-aware) at every level and the oracle's pick, on
     ServeGen traffic (a day's rate windows in the run), at a small-batch TP gain, an SLO
     scale and a load (default: 120 req/s, 60 in quick mode)."""
-    rps = rps if rps is not None else (60 if quick else 120)
+    default_rps = 60 if quick else 120
+    rps = default_rps if rps is None else rps
     ov = ["policy=oracle", "workload=servegen", f"workload.rps={rps:g}",
           "policy.window_s=" + ("10" if quick else "30"), f"cost.small_batch_gain={small_batch_gain}",
           *slo_overrides(slo_scale), *quick_overrides(quick)]
     name = (f"fig3/oracle_gain{small_batch_gain:g}" + ("" if slo_scale == 1.0 else f"_slo{slo_scale:g}")
-            + ("" if rps == (60 if quick else 120) else f"_rps{rps:g}"))
+            + ("" if rps == default_rps else f"_rps{rps:g}"))
     points(results_dir, {name: ov})
     run = Path(results_dir) / name
     windows = pd.read_parquet(run / "windows.parquet")

@@ -228,8 +228,8 @@ def sampled_draft(trie, node, max_tokens: int, min_prob: float, rng) -> tuple[
                 break
         if pick is None:
             pick = next(reversed(law))
-        kid = next(k for t, _, k in kids if t == pick)
-        path *= trie.weight(kid) / trie.weight(node)
+        kid, kid_w = next((k, w) for t, w, k in kids if t == pick)
+        path *= kid_w / trie.weight(node)
         if path < min_prob:
             break
         tokens.append(pick)

@@ -66,8 +66,6 @@ class ChildMap {
     --size_;
   }
 
-  size_t bytes() const { return slots_.capacity() * sizeof(Slot); }
-
  private:
   static constexpr uint64_t EMPTY = ~uint64_t{0};
   struct Slot {
@@ -117,12 +115,16 @@ class Trie {
 
   int32_t kid(int32_t node, int32_t tok) const { return map_.get(node, tok); }
   const Node& at(int32_t node) const { return nodes_[node]; }
-  size_t num_nodes() const { return nodes_.size() - free_.size(); }
   bool valid(long node) const {
     return node == 0 || (node > 0 && static_cast<size_t>(node) < nodes_.size() &&
                          nodes_[static_cast<size_t>(node)].tok != NONE);
   }
-  size_t bytes() const { return nodes_.capacity() * sizeof(Node) + map_.bytes(); }
+
+  // `toks` appended to a stream whose open suffixes are `ends`.
+  void extend(std::vector<int32_t>& ends, const std::vector<int32_t>& toks, double weight) {
+    for (int32_t t : toks) step(ends, t, weight);
+    num_tokens += static_cast<long long>(toks.size());
+  }
 
   // One token of one stream: every open suffix (and the root) gains child `tok`.
   void step(std::vector<int32_t>& ends, int32_t tok, double weight) {
@@ -396,16 +398,8 @@ PyObject* PyTrie_append(PyTrie* self, PyObject* args, PyObject* kw) {
     }
     Py_DECREF(idx);
   }
-  std::vector<int32_t>& ends = (*self->ends)[static_cast<size_t>(i)];
-  for (int32_t t : toks) self->trie->step(ends, t, weight);
-  self->trie->num_tokens += static_cast<long long>(toks.size());
+  self->trie->extend((*self->ends)[static_cast<size_t>(i)], toks, weight);
   Py_RETURN_NONE;
-}
-
-void drop_slot(PyTrie* self, PyObject* slot) {
-  Py_ssize_t i = PyLong_AsSsize_t(slot);
-  (*self->ends)[static_cast<size_t>(i)].clear();
-  self->free_slots->push_back(i);
 }
 
 PyObject* PyTrie_close(PyTrie* self, PyObject* stream) {
@@ -414,7 +408,9 @@ PyObject* PyTrie_close(PyTrie* self, PyObject* stream) {
     if (PyErr_Occurred()) return nullptr;
     Py_RETURN_NONE;
   }
-  drop_slot(self, slot);
+  Py_ssize_t i = PyLong_AsSsize_t(slot);
+  (*self->ends)[static_cast<size_t>(i)].clear();
+  self->free_slots->push_back(i);
   if (PyDict_DelItem(self->streams, stream) < 0) return nullptr;
   Py_RETURN_NONE;
 }
@@ -426,27 +422,27 @@ PyObject* PyTrie_close_all(PyTrie* self, PyObject*) {
   Py_RETURN_NONE;
 }
 
-PyObject* PyTrie_insert(PyTrie* self, PyObject* args, PyObject* kw) {
+// The arguments (tokens, weight=1.0) of insert and remove.
+bool tokens_and_weight(PyObject* args, PyObject* kw, std::vector<int32_t>& toks, double* weight) {
   static const char* names[] = {"tokens", "weight", nullptr};
   PyObject* seq;
-  double weight = 1.0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|d", const_cast<char**>(names), &seq, &weight))
-    return nullptr;
+  *weight = 1.0;
+  return PyArg_ParseTupleAndKeywords(args, kw, "O|d", const_cast<char**>(names), &seq, weight) &&
+         tokens_of(seq, toks);
+}
+
+PyObject* PyTrie_insert(PyTrie* self, PyObject* args, PyObject* kw) {
   std::vector<int32_t> toks, ends;
-  if (!tokens_of(seq, toks)) return nullptr;
-  for (int32_t t : toks) self->trie->step(ends, t, weight);
-  self->trie->num_tokens += static_cast<long long>(toks.size());
+  double weight;
+  if (!tokens_and_weight(args, kw, toks, &weight)) return nullptr;
+  self->trie->extend(ends, toks, weight);
   Py_RETURN_NONE;
 }
 
 PyObject* PyTrie_remove(PyTrie* self, PyObject* args, PyObject* kw) {
-  static const char* names[] = {"tokens", "weight", nullptr};
-  PyObject* seq;
-  double weight = 1.0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|d", const_cast<char**>(names), &seq, &weight))
-    return nullptr;
   std::vector<int32_t> toks;
-  if (!tokens_of(seq, toks)) return nullptr;
+  double weight;
+  if (!tokens_and_weight(args, kw, toks, &weight)) return nullptr;
   size_t n = toks.size(), d = static_cast<size_t>(self->trie->depth);
   for (size_t i = 0; i < n; ++i) {
     size_t len = std::min(d, n - i);
@@ -590,10 +586,6 @@ PyObject* PyTrie_get_depth(PyTrie* self, void*) { return PyLong_FromLong(self->t
 PyObject* PyTrie_get_num_tokens(PyTrie* self, void*) {
   return PyLong_FromLongLong(self->trie->num_tokens);
 }
-PyObject* PyTrie_get_num_nodes(PyTrie* self, void*) {
-  return PyLong_FromSize_t(self->trie->num_nodes());
-}
-PyObject* PyTrie_get_nbytes(PyTrie* self, void*) { return PyLong_FromSize_t(self->trie->bytes()); }
 
 PyMethodDef methods[] = {
     {"append", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(PyTrie_append)),
@@ -621,8 +613,6 @@ PyGetSetDef getset[] = {
     {"root", reinterpret_cast<getter>(PyTrie_get_root), nullptr, "the root's node", nullptr},
     {"depth", reinterpret_cast<getter>(PyTrie_get_depth), nullptr, "depth", nullptr},
     {"num_tokens", reinterpret_cast<getter>(PyTrie_get_num_tokens), nullptr, "tokens added", nullptr},
-    {"num_nodes", reinterpret_cast<getter>(PyTrie_get_num_nodes), nullptr, "nodes", nullptr},
-    {"nbytes", reinterpret_cast<getter>(PyTrie_get_nbytes), nullptr, "memory held", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyTypeObject TrieType = {PyVarObject_HEAD_INIT(nullptr, 0)};
