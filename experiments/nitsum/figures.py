@@ -247,6 +247,26 @@ def slo_sensitivity(results_dir: str | Path, quick: bool,
     return pd.DataFrame(rows)
 
 
+def reserve_sensitivity(results_dir: str | Path, quick: bool,
+                        reserves: Sequence[float] = (0.0, 0.25, 0.5)) -> pd.DataFrame:
+    """Goodput and per-tier attainment of Nitsum and static TP2 (SLO-aware) when the local
+    batches keep `reserve` of their slots from best-effort requests (`SLOAwareLocal`), at
+    three loads (one in quick mode)."""
+    loads = [160] if quick else [120, 200, 280]
+    reserves = reserves[:2] if quick else reserves
+    named, labels, reserve_of = {}, {}, {}
+    for name, ov in (("static TP2, SLO-aware", ["policy=static_tp_slo", "cluster.tp=2"]),
+                     ("Nitsum", ["policy=nitsum"])):
+        for reserve in reserves:
+            for rps in loads:
+                run = f"reserve/{_slug(name)}/r{reserve}/rps{rps}"
+                named[run] = [*ov, f"policy.local.reserve={reserve}", f"workload.rps={rps}",
+                              *quick_overrides(quick)]
+                labels[run], reserve_of[run] = (name, rps), reserve
+    df = points(results_dir, named)
+    return _with_tiers(df, labels).assign(reserve=df["run"].map(reserve_of).to_numpy())
+
+
 def latency_cdfs(results_dir: str | Path, quick: bool,
                  policies: Sequence[str] = ("Nitsum", "static TP2, SLO-aware", "split (TP2)"),
                  ) -> pd.DataFrame:

@@ -77,6 +77,24 @@ def test_load_checks():
                       "Nitsum goodput at the top load over its goodput one load lower")
 
 
+def test_reserve_checks():
+    rows = [{"policy": p, "rps": rps, "reserve": r, "goodput_rps": g, "attain_a": a, "attain_b": 0.9}
+            for p in ("Nitsum", "static") for rps in (120, 280)
+            for r, g, a in ((0.0, 100.0, 0.2), (0.25, 110.0, 0.3))]
+    df = pd.DataFrame(rows)
+    t = checks.reserve_checks(df, quick=False)
+    assert_claims(t)
+    assert _holds(t, "Nitsum lowest tier attainment at the top load, reserve 0.25 minus none (points)")
+    worse = df.copy()
+    worse.loc[(worse.reserve == 0.25) & (worse.rps == 280), ["goodput_rps", "attain_a"]] = (90.0, 0.1)
+    with pytest.raises(ClaimFailed, match="reserve 0.25 over none"):
+        assert_claims(checks.reserve_checks(worse, quick=False))
+    assert not _holds(checks.reserve_checks(worse, quick=False),
+                      "Nitsum lowest tier attainment at the top load, reserve 0.25 minus none (points)")
+    assert _holds(checks.reserve_checks(worse, quick=True),
+                  "Nitsum goodput at the top load, reserve 0.25 over none") is None
+
+
 def test_oracle_and_planner_checks_report():
     w = pd.DataFrame({"tp1": [1.0, 3.0], "tp2": [2.0, 1.0], "best_tp": [2, 1]})
     t = checks.oracle_checks({"goodput_rps": 5.0, "best_static_goodput_rps": 4.0}, w)

@@ -172,8 +172,8 @@ def test_best_effort_requests_wait_behind_feasible_ones(tmp_path):
     slos, prof = slos_and_profiles(setup, TIERS, w)
     firsts = {}
     for preempt in (True, False):
-        pool = TieredPool(setup, NitsumPlanner(tp_levels=(1,)), NitsumDispatch(),
-                          SLOAwareLocal(max_batch=16, preempt_best_effort=preempt), slos,
+        local = SLOAwareLocal(max_batch=16, preempt_best_effort=preempt, reserve=0.0)
+        pool = TieredPool(setup, NitsumPlanner(tp_levels=(1,)), NitsumDispatch(), local, slos,
                           prof, 1)
         stats = pool.run(w, tmp_path / f"b{preempt}.parquet")
         df = pd.read_parquet(tmp_path / f"b{preempt}.parquet")
@@ -182,3 +182,33 @@ def test_best_effort_requests_wait_behind_feasible_ones(tmp_path):
         assert len(df) == n_bulk + n_fast and np.isfinite(df["finish_s"]).all()
     assert firsts[True] < 0.5 < bulk["first_token_s"].median() < firsts[False]
     assert stats.num_preempted == 0
+
+
+def test_reserve_keeps_slots_for_feasible_arrivals(tmp_path):
+    """The same burst with a reserve of 1/4: best effort fills 12 of the 16 slots, so four
+    fast requests join the batch at once (their first tokens come before any bulk request
+    finishes); the fifth finds the batch full, misses its deadline in the
+    queue and, late, waits by arrival behind the bulk requests queued before it."""
+    from toolkit.plan.dispatch import NitsumDispatch
+    from toolkit.plan.nitsum import NitsumPlanner
+
+    local = SLOAwareLocal(max_batch=16, reserve=0.25)
+    assert (local.best_effort_cap(16), local.best_effort_cap(3)) == (12, 3)
+    assert SLOAwareLocal(reserve=0.0).best_effort_cap(16) == 16
+    with pytest.raises(ValueError, match="reserve"):
+        SLOAwareLocal(reserve=1.0)
+    n_bulk, n_fast = 300, 5
+    t = np.concatenate([np.linspace(0.0, 0.01, n_bulk), np.full(n_fast, 0.02)])
+    tier = np.concatenate([np.ones(n_bulk, int), np.zeros(n_fast, int)])
+    w = TieredWorkload(t, np.full(len(t), 500), np.full(len(t), 50), tier, ("fast", "bulk"))
+    setup = pool_setup("llama3-8b", "h200", (1,), True)
+    slos, prof = slos_and_profiles(setup, TIERS, w)
+    pool = TieredPool(setup, NitsumPlanner(tp_levels=(1,)), NitsumDispatch(), local, slos,
+                      prof, 1)
+    pool.run(w, tmp_path / "r.parquet")
+    df = pd.read_parquet(tmp_path / "r.parquet")
+    fast = np.sort(df[df.tier == "fast"]["first_token_s"].to_numpy())
+    bulk = df[df.tier == "bulk"]
+    first_bulk_done = bulk["finish_s"].min()
+    assert (fast[:4] < first_bulk_done).all()
+    assert fast[4] > bulk["first_token_s"].median()

@@ -112,6 +112,11 @@ class LocalPolicy(ABC):
     def cap(self, safe_batch: int) -> int:
         """The most requests the group may run at once, given its SLO-safe batch."""
 
+    def best_effort_cap(self, cap: int) -> int:
+        """The most requests a batch of at most `cap` may hold when it admits one that has
+        no TTFT target left to meet (best effort, or past its deadline)."""
+        return cap
+
 
 class FCFSLocal(LocalPolicy):
     """First come, first served, up to `max_batch` (SLO-unaware)."""
@@ -123,15 +128,25 @@ class FCFSLocal(LocalPolicy):
 class SLOAwareLocal(LocalPolicy):
     """Fills the batch up to its SLO-safe size (or `max_batch` where no tier bounds it),
     feasible requests (TTFT deadline not yet passed) first, earliest deadline first, then
-    the rest in arrival order. With `preempt_best_effort`, a full batch gives up running
+    the rest in arrival order. Requests with no deadline left to meet (best effort, or past
+    it) join only while the batch keeps `reserve` of its slots free (floor(reserve x cap)):
+    a slot they take is held until they finish, so without a reserve a burst of feasible
+    arrivals waits behind them. With `preempt_best_effort`, a full batch gives up running
     best-effort requests (newest first; they recompute their KV later) for waiting
     requests that can still meet their deadline."""
 
     slo_aware = True
 
-    def __init__(self, max_batch: int = 256, preempt_best_effort: bool = False) -> None:
+    def __init__(self, max_batch: int = 256, preempt_best_effort: bool = False,
+                 reserve: float = 0.25) -> None:
         super().__init__(max_batch)
+        if not 0.0 <= reserve < 1.0:
+            raise ValueError(f"SLOAwareLocal: reserve must be in [0, 1), got {reserve!r}")
         self.preempt_best_effort = preempt_best_effort
+        self.reserve = reserve
+
+    def best_effort_cap(self, cap: int) -> int:
+        return cap - int(self.reserve * cap)
 
     def cap(self, safe_batch: int) -> int:
         return min(self.max_batch, safe_batch) if safe_batch > 0 else self.max_batch

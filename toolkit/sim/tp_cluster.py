@@ -176,7 +176,8 @@ class TieredPool:
     def _start(self, g: SimGroup, now: float) -> None:
         if getattr(self.local, "preempt_best_effort", False) and len(g.waiting):
             preempt(self, g, now)
-        g.admit(self.rs, self._cap(g), now)
+        cap = self._cap(g)
+        g.admit(self.rs, cap, now, self.local.best_effort_cap(cap))
         t = g.plan_iteration(self.rs, now)
         g.busy = t is not None
         if t is not None:

@@ -159,13 +159,19 @@ class SimGroup:
     def load(self) -> int:
         return len(self.waiting) + len(self.prefill) + len(self.running)
 
-    def admit(self, rs: RequestState, cap: int, now: float) -> None:
+    def admit(self, rs: RequestState, cap: int, now: float,
+              best_effort_cap: int | None = None) -> None:
         """Move waiting requests, in queue order, into the batch while it has room and the
-        next one's KV fits (no skipping ahead of a request that does not fit)."""
+        next one's KV fits (no skipping ahead of a request that does not fit); a request
+        with no deadline left to meet (best effort, or past it) only while the batch holds
+        fewer than `best_effort_cap` (default: `cap`)."""
         q = self.waiting
-        while len(self.running) + len(self.prefill) < cap:
+        be_cap = cap if best_effort_cap is None else best_effort_cap
+        while (size := len(self.running) + len(self.prefill)) < cap:
             r = q.peek(now)
             if r is None:
+                return
+            if size >= be_cap and not now <= rs.deadline[r] < math.inf:
                 return
             need_kv = rs.prompt[r] + rs.output[r]
             if self.kv_used + need_kv > self.kv_tokens:

@@ -40,7 +40,7 @@ def attainment(setup, slos: Mapping[str, TierSLO], table: ProfileTable, tier: st
     pick = rng.integers(0, len(w), n)
     k = list(w.tier_names).index(tier)
     probe = TieredWorkload(t, w.prompt_len[pick], w.output_len[pick], np.full(n, k), w.tier_names)
-    pool = TieredPool(setup, _One(tp, tier), LeastLoadedDispatch(), SLOAwareLocal(), slos,
+    pool = TieredPool(setup, _One(tp, tier), LeastLoadedDispatch(), SLOAwareLocal(reserve=0.0), slos,
                       table, tp)
     with tempfile.TemporaryDirectory() as tmp:
         pool.run(probe, Path(tmp) / "r.parquet", drain_s=probe_s)
