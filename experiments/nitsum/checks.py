@@ -106,12 +106,16 @@ def reserve_checks(df: pd.DataFrame, quick: bool) -> pd.DataFrame:
 
 
 def ablation_checks(df: pd.DataFrame, quick: bool) -> pd.DataFrame:
-    """The chain's order (the blog's) and the naive switch against static TP."""
+    """The chain's order (the blog's) and the naive switch against static TP: against the
+    step it is added to (the Nitsum scheduler at a fixed TP, as in the blog's chain; ours)
+    and against SLO-aware best static TP (reported)."""
     g = df.set_index("step")["goodput_rps"]
     order = ["vanilla", "slo_aware_best_static", "tier_split", "nitsum_scheduler", "full_nitsum"]
     rises = float(np.mean(np.diff(g[order].to_numpy()) >= 0))
     return claims_table([
-        Claim("naive dynamic TP over SLO-aware best static TP", float(g["naive_dynamic_tp"] / g["slo_aware_best_static"]), "<", bound(1.0, None, quick)),
+        Claim("naive dynamic TP over the Nitsum scheduler at a fixed TP (the step it adds to)",
+              float(g["naive_dynamic_tp"] / g["nitsum_scheduler"]), "<", bound(1.0, None, quick)),
+        Claim("naive dynamic TP over SLO-aware best static TP", float(g["naive_dynamic_tp"] / g["slo_aware_best_static"]), "<", 1.0, "paper"),
         Claim("each step of the chain at least the one before (share)", rises, ">=", 1.0, "paper"),
         Claim("full Nitsum over vanilla", float(g["full_nitsum"] / g["vanilla"]), ">=", 33.3 / 13.2, "paper"),
         Claim("naive dynamic TP collapses (goodput over vanilla's)", float(g["naive_dynamic_tp"] / g["vanilla"]), "<=", 0.1, "paper"),

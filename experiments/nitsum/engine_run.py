@@ -3,9 +3,10 @@ a `TPEngine` (gloo ranks, full weights per rank). A static policy's plan lays in
 `cluster.tp` ranks over the world, and the policy's own dispatcher (the object the simulator
 calls) picks an instance for each request. With `backend.switch_at`, one instance of a
 static-TP plan spans the world (starting at `cluster.tp`, ranks past it idle) and switches
-TP live at the given times. The engine's own FCFS scheduler fills each batch: the SLO-aware
-local cap needs the SLO-safe batch of a profile, which this backend does not measure.
-Records carry `tier`, `slo_met` (against SLOs scaled from this engine's own unloaded TP-1
+TP live at the given times. Each instance's batches follow the policy's own local policy
+(`policy.local`, through `toolkit.sched.tiered.TieredScheduler`), capped at the instance's
+SLO-safe batch: the closed-form profile (`toolkit.plan.capacity`) of this engine's step times,
+measured at the start of the run (`EngineStepCost`). Records carry `tier`, `slo_met` (against SLOs scaled from this engine's own unloaded TP-1
 latency, as the simulator's are from the H200 tables) and `instance`."""
 
 from __future__ import annotations
@@ -21,12 +22,18 @@ from omegaconf import DictConfig
 
 from experiments.nitsum.engine_tp import VOCAB, llama_shaped
 from toolkit.core import ConfigError
+from toolkit.cost.base import BatchShape, CostModel
 from toolkit.engine.tp.engine import TPEngine
 from toolkit.metrics.slo import goodput_summary, slo_columns
 from toolkit.plan.base import ClusterPlan, GroupSpec
-from toolkit.plan.dispatch import Dispatcher, GroupLoad
+from toolkit.plan.capacity import ProfileTable, safe_batch
+from toolkit.plan.dispatch import Dispatcher, GroupLoad, LocalPolicy
 from toolkit.plan.static import SplitPlanner, StaticTPPlanner
-from toolkit.workloads.tiers import Tier, TieredWorkload
+from toolkit.sched.tiered import TieredScheduler
+from toolkit.workloads.tiers import Tier, TieredWorkload, TierSLO
+
+BLOCK_SIZE, NUM_KV_BLOCKS, CHUNK = 16, 1024, 2048
+STEP_BATCHES = (1, 2, 4, 8, 16, 32)
 
 
 def shrink(w: TieredWorkload, b: DictConfig) -> TieredWorkload:
@@ -42,15 +49,65 @@ def shrink(w: TieredWorkload, b: DictConfig) -> TieredWorkload:
                           w.tier_names)
 
 
-def unloaded(eng: TPEngine, prompt_len: int) -> tuple[float, float]:
-    """(prefill s of one prompt, one decode step s) at TP 1, median of three runs."""
+class EngineStepCost(CostModel):
+    """This engine's iteration times at TP 1, measured by `measure_steps`: a decode step at
+    each measured batch (linear in between, flat beyond; context not modelled), a prefill
+    linear in its new tokens through the two measured prompt lengths, and a mixed step
+    priced as the longer of its two parts."""
+
+    def __init__(self, batches: list[int], decode_s: list[float],
+                 prefill: tuple[tuple[int, float], tuple[int, float]]) -> None:
+        self.batches, self.decode = np.asarray(batches, float), np.asarray(decode_s, float)
+        (n1, t1), (n2, t2) = prefill
+        self.per_token = max(0.0, (t2 - t1) / (n2 - n1))
+        self.fixed = max(0.0, t1 - self.per_token * n1)
+
+    def iteration_s(self, batch: BatchShape) -> float:
+        new = sum(batch.prefill_new)
+        pre = self.fixed + self.per_token * new if new else 0.0
+        dec = float(np.interp(batch.num_decode, self.batches, self.decode)) if batch.num_decode else 0.0
+        return max(pre, dec)
+
+
+def measure_steps(eng: TPEngine, prompt_len: int) -> EngineStepCost:
+    """Median step times at TP 1: prefills of `prompt_len` and twice it, decode steps of
+    `STEP_BATCHES` requests (three runs each)."""
     rng = np.random.default_rng(0)
-    pre, dec = [], []
-    for _ in range(3):
-        res = eng.generate([rng.integers(3, VOCAB, prompt_len).tolist()], 3, ignore_eos=True)
-        pre.append(res.step_s[0])
-        dec.append(float(np.median(res.step_s[1:])))
-    return float(np.median(pre)), float(np.median(dec))
+
+    def prompts(n: int, length: int) -> list[list[int]]:
+        return [rng.integers(3, VOCAB, length).tolist() for _ in range(n)]
+
+    pre = {n: float(np.median([eng.generate(prompts(1, n), 2, ignore_eos=True).step_s[0]
+                               for _ in range(3)])) for n in (prompt_len, 2 * prompt_len)}
+    dec = [float(np.median([np.median(eng.generate(prompts(b, prompt_len), 4, ignore_eos=True).step_s[1:])
+                            for _ in range(3)])) for b in STEP_BATCHES]
+    return EngineStepCost(list(STEP_BATCHES), dec, tuple(pre.items()))  # type: ignore[arg-type]
+
+
+def engine_slos(tiers: list[Tier], cost: EngineStepCost, prompt_len: int) -> dict[str, TierSLO]:
+    """The tiers' targets: their scales times this engine's unloaded TP-1 prefill of the
+    median prompt and lone decode step."""
+    pre_s, dec_s = cost.prefill_s(prompt_len), cost.decode_s(1, prompt_len)
+    return {t.name: TierSLO(t.name, math.inf if t.ttft_scale is None else t.ttft_scale * pre_s,
+                            math.inf if t.tpot_scale is None else t.tpot_scale * dec_s)
+            for t in tiers}
+
+
+def local_schedulers(cfg: DictConfig, plan: ClusterPlan, slos: dict[str, TierSLO],
+                     cost: EngineStepCost, w: TieredWorkload) -> list[TieredScheduler]:
+    """One scheduler per instance: the policy's local policy at the instance's SLO-safe
+    batch (the closed-form profile of `cost`)."""
+    local = instantiate(cfg.policy.local)
+    if not isinstance(local, LocalPolicy):
+        raise ConfigError("policy.local", f"need a LocalPolicy, got {type(local).__name__}")
+    profiles = ProfileTable.build({1: cost}, slos, float(np.mean(w.prompt_len)),
+                                  float(np.mean(w.output_len)), {1: NUM_KV_BLOCKS * BLOCK_SIZE},
+                                  int(cfg.cluster.max_batch))
+    names = list(w.tier_names)
+    return [TieredScheduler(local, safe_batch(profiles, GroupSpec(1, g.tier, g.role), names, slos),
+                            chunk_size=CHUNK, max_prefill_tokens=CHUNK,
+                            max_running=int(cfg.cluster.max_batch))
+            for g in plan.groups]
 
 
 def static_planner(cfg: DictConfig) -> StaticTPPlanner | SplitPlanner:
@@ -97,9 +154,10 @@ class Instances:
 
 
 def replay(eng: TPEngine, w: TieredWorkload, inst: Instances, switch_at: dict[float, int],
-           seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+           seed: int, slos: dict[str, TierSLO]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
     """Serve `w` in wall-clock time; first-token and finish times (s from the start), the
-    instance of each request, and the switches made."""
+    instance of each request, and the switches made. A request goes with its tier's TTFT
+    target unless it has none or the dispatcher placed it as best effort."""
     rng = np.random.default_rng(seed)
     prompts = [rng.integers(3, VOCAB, int(p)).tolist() for p in w.prompt_len]
     n, i = len(w), 0
@@ -110,9 +168,12 @@ def replay(eng: TPEngine, w: TieredWorkload, inst: Instances, switch_at: dict[fl
     while i < n or inst.busy():
         now = time.perf_counter() - t0
         while i < n and w.arrival_s[i] <= now:
-            where[i] = inst.choose(w.tier_names[w.tier[i]], now)
+            tier = w.tier_names[w.tier[i]]
+            where[i] = inst.choose(tier, now)
+            target = slos[tier].ttft_s
             eng.add_request(prompts[i], int(w.output_len[i]), ignore_eos=True, request_id=str(i),
-                            instance=int(where[i]))
+                            instance=int(where[i]),
+                            ttft_slo_s=target if math.isfinite(target) and inst.dispatcher.feasible else None)
             i += 1
         if todo and now >= todo[0][0]:
             switches.append(eng.switch_tp(todo.pop(0)[1]))
@@ -155,20 +216,26 @@ def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path)
         raise ConfigError("cluster.tp", "several instances run at TP 1 here (the SLO base is "
                           "measured at TP 1); for a higher level use one instance "
                           "(cluster.tp = backend.world_size)")
+    if switch_at and getattr(instantiate(cfg.policy.local), "slo_aware", False):
+        raise ConfigError("backend.switch_at", "the SLO-safe batch is measured at one TP level; "
+                          "live switches run with an SLO-unaware local policy (policy=static_tp)")
     inst = Instances(plan, instantiate(cfg.policy.dispatch))
+    median = int(np.median(w.prompt_len))
     # one instance starts at TP 1 (the SLO base) and then switches to cluster.tp
     with TPEngine(llama_shaped(int(b.hidden_size), int(b.num_layers)), world_size=int(b.world_size),
-                  tp=1, num_instances=len(plan.groups), num_threads=1, num_kv_blocks=1024,
-                  block_size=16, chunk_size=2048, seed=int(cfg.seed)) as eng:
-        pre_s, dec_s = unloaded(eng, int(np.median(w.prompt_len)))
+                  tp=1, num_instances=len(plan.groups), num_threads=1, num_kv_blocks=NUM_KV_BLOCKS,
+                  block_size=BLOCK_SIZE, chunk_size=CHUNK, seed=int(cfg.seed)) as eng:
+        cost = base = measure_steps(eng, median)
+        slos = engine_slos(tiers, base, median)
         if not many and int(cfg.cluster.tp) != 1:
             eng.switch_tp(int(cfg.cluster.tp))
-        first, finish, where, switches = replay(eng, w, inst, switch_at, int(cfg.seed))
-    scale = {t.name: t for t in tiers}
-    ttft_slo = np.array([math.inf if scale[n].ttft_scale is None else scale[n].ttft_scale * pre_s
-                         for n in w.tier_names])[w.tier]
-    tpot_slo = np.array([math.inf if scale[n].tpot_scale is None else scale[n].tpot_scale * dec_s
-                         for n in w.tier_names])[w.tier]
+            cost = measure_steps(eng, median)
+        scheds = local_schedulers(cfg, plan, slos, cost, w)
+        for k, sched in enumerate(scheds):
+            eng.set_scheduler(sched, instance=k)
+        first, finish, where, switches = replay(eng, w, inst, switch_at, int(cfg.seed), slos)
+    ttft_slo = np.array([slos[n].ttft_s for n in w.tier_names])[w.tier]
+    tpot_slo = np.array([slos[n].tpot_s for n in w.tier_names])[w.tier]
     ttft, tpot, met = slo_columns(w.arrival_s, first, finish, w.output_len, ttft_slo, tpot_slo)
     df = pd.DataFrame({"id": np.arange(len(w)), "tier": np.asarray(w.tier_names, object)[w.tier],
                        "arrival_s": w.arrival_s, "first_token_s": first, "finish_s": finish,
@@ -181,6 +248,8 @@ def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path)
              plan=[{"tp": g.tp, "tier": g.tier} for g in plan.groups],
              switches=[{"from_tp": x.old_tp, "to_tp": x.new_tp, "switch_s": x.switch_s,
                         "bytes_moved": x.bytes_moved} for x in switches],
-             unloaded_prefill_s=pre_s, unloaded_decode_s=dec_s,
+             unloaded_prefill_s=base.prefill_s(median), unloaded_decode_s=base.decode_s(1, median),
+             safe_batch=[sc.safe_batch for sc in scheds],
+             decode_step_s={str(bt): float(t) for bt, t in zip(cost.batches.astype(int), cost.decode)},
              num_unfinished=int((~np.isfinite(finish)).sum()))
     return s

@@ -53,8 +53,11 @@ def test_ablation_naive_switch_claim():
     assert_claims(checks.ablation_checks(_abl(5.0), quick=False))
     with pytest.raises(ClaimFailed, match="naive dynamic TP"):
         assert_claims(checks.ablation_checks(_abl(25.0), quick=False))
-    assert _holds(checks.ablation_checks(_abl(25.0), quick=True),
-                  "naive dynamic TP over SLO-aware best static TP") is None  # not in quick
+    ours = "naive dynamic TP over the Nitsum scheduler at a fixed TP (the step it adds to)"
+    assert _holds(checks.ablation_checks(_abl(25.0), quick=True), ours) is None  # not in quick
+    between = checks.ablation_checks(_abl(22.0), quick=False)  # above static, below its step
+    assert_claims(between)
+    assert _holds(between, ours) and not _holds(between, "naive dynamic TP over SLO-aware best static TP")
     t = checks.ablation_checks(_abl(5.0), quick=False)
     assert _holds(t, "each step of the chain at least the one before (share)")
 

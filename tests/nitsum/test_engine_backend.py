@@ -56,3 +56,38 @@ def test_policy_dispatchers_place_requests_on_engine_instances(tmp_path):
     on = {g["tier"]: i for i, g in enumerate(s["plan"])}
     assert set(on) == {"interactive", "relaxed"} and np.isfinite(df["finish_s"]).all()
     assert (df["instance"] == df["tier"].map(on)).all()
+
+
+def test_the_policys_local_policy_runs_on_the_engine():
+    """`SLOAwareLocal` on a TP engine instance (through `TieredScheduler`): with a cap of 2
+    and half of it reserved, best-effort requests fill one slot; a request with a TTFT
+    target still joins at once."""
+    from experiments.nitsum.engine_tp import llama_shaped
+    from toolkit.engine.tp.engine import TPEngine
+    from toolkit.plan.dispatch import SLOAwareLocal
+    from toolkit.sched.tiered import TieredScheduler
+
+    rng = np.random.default_rng(0)
+    with TPEngine(llama_shaped(64, 1), world_size=1, num_threads=1, num_kv_blocks=64,
+                  block_size=16, chunk_size=256) as eng:
+        eng.set_scheduler(TieredScheduler(SLOAwareLocal(max_batch=2, reserve=0.5),
+                                          chunk_size=256))
+        for i in range(3):
+            eng.add_request(rng.integers(3, 500, 20).tolist(), 6, ignore_eos=True, request_id=f"b{i}")
+        sizes = [eng.step_timed()[2] for _ in range(2)]
+        eng.add_request(rng.integers(3, 500, 20).tolist(), 6, ignore_eos=True, request_id="f",
+                        ttft_slo_s=60.0)
+        sizes += [eng.step_timed()[2]]
+        assert sizes == [1, 1, 2]
+        with pytest.raises(Exception, match="LocalScheduler"):
+            eng.set_scheduler(object())
+
+
+def test_slo_aware_static_plan_caps_each_instance_at_its_safe_batch(tmp_path):
+    base = [*SMALL[:1], *SMALL[2:]]
+    s = run_nitsum(compose_config(MODULE, [*base, "policy=static_tp_slo"]), tmp_path)
+    assert s["num_unfinished"] == 0 and len(s["safe_batch"]) == 2
+    assert all(1 <= b <= 256 for b in s["safe_batch"])
+    with pytest.raises(ConfigError, match="switch_at"):
+        run_nitsum(compose_config(MODULE, [*base, "policy=static_tp_slo",
+                                           "backend.switch_at=[[0.5,2]]"]), tmp_path)

@@ -83,7 +83,7 @@ def test_nitsum_changes_plan_only_for_more_goodput():
 
 
 def test_safe_batch_by_role():
-    from toolkit.sim.tp_moves import safe_batch
+    from toolkit.plan.capacity import safe_batch
 
     table = ProfileTable({"a": {1: GroupProfile(10.0, 8, 24)}, "b": {1: GroupProfile(5.0, 4, 12)}})
     slos = {"a": TierSLO("a", 1.0, 0.01), "b": TierSLO("b", 1.0, 0.01)}

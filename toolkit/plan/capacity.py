@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from toolkit.cost.base import CostModel
+from toolkit.plan.base import GroupSpec
 from toolkit.workloads.tiers import TierSLO
 
 BATCHES = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
@@ -84,3 +85,16 @@ class ProfileTable:
 def efficiency(table: ProfileTable, tier: str, tp: int, demand_rps: float) -> float:
     """Goodput per GPU of one more group: SLO-safe rate capped at the demand, over tp."""
     return min(table.rate(tier, tp), max(0.0, demand_rps)) / tp
+
+
+def safe_batch(profiles: ProfileTable, spec: GroupSpec, tiers: Sequence[str],
+               slos: Mapping[str, TierSLO]) -> int:
+    """A group's SLO-safe batch: its tier's, or the strictest served tier's when shared. A
+    decode-only group's is the batch whose decode step alone meets the TPOT target; a
+    prefill-only group has none (its prefills are bounded by the chunk budget)."""
+    if spec.role == "prefill":
+        return 0
+    served = [spec.tier] if spec.tier is not None else [t for t in tiers if slos[t].has_target]
+    size = profiles.decode_batch if spec.role == "decode" else profiles.batch
+    sizes = [size(t, spec.tp) for t in served if size(t, spec.tp) > 0]
+    return min(sizes) if sizes else 0

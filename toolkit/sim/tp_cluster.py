@@ -21,7 +21,7 @@ from toolkit.cost.base import CostModel
 from toolkit.cost.specs import ModelSpec
 from toolkit.cost.tp import ALLREDUCE_BUS_BYTES_PER_S, TPSwitchCost
 from toolkit.plan.base import ClusterPlan, ClusterView, GroupSpec, Planner
-from toolkit.plan.capacity import ProfileTable
+from toolkit.plan.capacity import ProfileTable, safe_batch
 from toolkit.plan.dispatch import Dispatcher, GroupLoad, LocalPolicy
 from toolkit.plan.migrate import MigrationBalancer
 from toolkit.sim.tp_group import RequestState, SimGroup, WaitQueue, records_frame
@@ -31,7 +31,6 @@ from toolkit.sim.tp_moves import (
     handoff_arrives,
     migrate,
     preempt,
-    safe_batch,
 )
 from toolkit.sim.tp_records import RecordSink
 from toolkit.workloads.tiers import TieredWorkload, TierSLO

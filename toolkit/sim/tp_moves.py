@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from toolkit.plan.base import ClusterPlan, GroupSpec
-from toolkit.plan.capacity import ProfileTable
+from toolkit.plan.base import ClusterPlan
 from toolkit.sim.tp_group import SimGroup
-from toolkit.workloads.tiers import TierSLO
 
 if TYPE_CHECKING:
     from toolkit.sim.tp_cluster import TieredPool
@@ -80,19 +77,6 @@ def migrate(pool: TieredPool, src: SimGroup, dst: SimGroup) -> None:
     pool.seq += 1
     heapq.heappush(pool.heap, (pool.now + pool.balancer.downtime_s, pool.seq, -1 - r, 0))
     pool._start(src, pool.now)
-
-
-def safe_batch(profiles: ProfileTable, spec: GroupSpec, tiers: Sequence[str],
-               slos: Mapping[str, TierSLO]) -> int:
-    """A group's SLO-safe batch: its tier's, or the strictest served tier's when shared. A
-    decode-only group's is the batch whose decode step alone meets the TPOT target; a
-    prefill-only group has none (its prefills are bounded by the chunk budget)."""
-    if spec.role == "prefill":
-        return 0
-    served = [spec.tier] if spec.tier is not None else [t for t in tiers if slos[t].has_target]
-    size = profiles.decode_batch if spec.role == "decode" else profiles.batch
-    sizes = [size(t, spec.tp) for t in served if size(t, spec.tp) > 0]
-    return min(sizes) if sizes else 0
 
 
 def describe(plan: ClusterPlan) -> str:

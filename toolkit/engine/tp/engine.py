@@ -74,11 +74,13 @@ class TPEngine:
     # -- requests and steps --------------------------------------------------------------
     def add_request(self, prompt_token_ids: Sequence[int], max_tokens: int = 16,
                     greedy: bool = True, ignore_eos: bool = False, seed: int | None = None,
-                    request_id: str | None = None, instance: int = 0) -> str:
-        """Queue a prompt on `instance`; return its request id."""
+                    request_id: str | None = None, instance: int = 0,
+                    ttft_slo_s: float | None = None) -> str:
+        """Queue a prompt on `instance`; return its request id. `ttft_slo_s`: the request's
+        TTFT target, for a scheduler that orders by deadline (None: best effort)."""
         rid = request_id if request_id is not None else str(next(self._ids))
         self._call(instance, "add", rid, [int(t) for t in prompt_token_ids], max_tokens,
-                   greedy, ignore_eos, seed)
+                   greedy, ignore_eos, seed, ttft_slo_s)
         self._where[rid] = instance
         return rid
 
@@ -99,6 +101,11 @@ class TPEngine:
         for reply in replies.values():
             _raise_error(reply)
         return {i: reply[1][0] for i, reply in replies.items()}
+
+    def set_scheduler(self, scheduler: Any, instance: int = 0) -> None:
+        """Replace `instance`'s local scheduler (a `toolkit.sched.base.LocalScheduler`,
+        pickled to its leader) between steps; its queue and batch stay as they are."""
+        self._call(instance, "set_scheduler", scheduler)
 
     def has_unfinished(self, instance: int = 0) -> bool:
         return self._call(instance, "has_unfinished")

@@ -25,6 +25,7 @@ from toolkit.engine.sequence import EngineSeq, make_request
 from toolkit.engine.tp.comm import Cmd, broadcast_ints, pack_step, send_header
 from toolkit.engine.tp.rank import RankState
 from toolkit.engine.tp.results import MigrationStats, StepOutput, SwitchStats
+from toolkit.sched.base import LocalScheduler
 
 
 class TPModelRunner(ModelRunner):
@@ -72,15 +73,18 @@ class TPLeader:
 
     # -- requests and steps --------------------------------------------------------------
     def cmd_add(self, rid: str, token_ids: list[int], max_tokens: int, greedy: bool = True,
-                ignore_eos: bool = False, seed: int | None = None) -> None:
-        """Queue a request (ValueError if it can never run here)."""
+                ignore_eos: bool = False, seed: int | None = None,
+                ttft_slo_s: float | None = None) -> None:
+        """Queue a request (ValueError if it can never run here); `ttft_slo_s` goes into
+        its `meta` for the scheduler (see `toolkit.sched.tiered`)."""
         if rid in self.seqs:
             raise ValueError(f"duplicate request id {rid!r}")
         params = SamplingParams(temperature=0.0 if greedy else 1.0, max_tokens=max_tokens,
                                 ignore_eos=ignore_eos, seed=seed)
         gen = None if greedy else torch.Generator().manual_seed((seed or 0) & (2**63 - 1))
         req = make_request(rid, time.monotonic(), token_ids, max_tokens, self.block_size,
-                           self.prefix_caching)
+                           self.prefix_caching,
+                           None if ttft_slo_s is None else {"ttft_slo_s": float(ttft_slo_s)})
         seq = EngineSeq(req, token_ids, params, gen)
         if not token_ids or len(token_ids) >= self.max_model_len or not self.kv.can_ever_fit(seq):
             raise ValueError(f"request {rid!r}: prompt of {len(token_ids)} tokens does not fit "
@@ -88,6 +92,11 @@ class TPLeader:
         self.seqs[rid] = seq
         self.prompt_lens[rid] = len(token_ids)
         self.scheduler.add(seq)
+
+    def cmd_set_scheduler(self, scheduler: LocalScheduler) -> None:
+        if not isinstance(scheduler, LocalScheduler):
+            raise TypeError(f"set_scheduler: need a LocalScheduler, got {type(scheduler).__name__}")
+        self.scheduler.policy = scheduler
 
     def cmd_has_unfinished(self) -> bool:
         return self.scheduler.has_unfinished()
