@@ -269,3 +269,61 @@ def test_migration_continues_identically(tiny_model_dir, llm):
     assert (stats.num_tokens, stats.num_blocks) == (20, 5)
     assert stats.bytes_moved == 20 * 2 * 2 * 2 * 32 * 4  # tokens * K,V * layers * heads * d * 4
     assert stats.migrate_s > 0
+
+
+# -- a tiled world: instances regrouped at run time ----------------------------------------
+def _run_regrouped(eng, prompts, max_tokens, plan):
+    """Spread the prompts over the instances, then at each (step, new_tp) of `plan` move the
+    requests of instances that would vanish onto the first of their block and regroup;
+    run everything to the end. Outputs in prompt order."""
+    rids = [eng.add_request(p, max_tokens, ignore_eos=True, request_id=f"r{i}",
+                            instance=i % eng.num_instances) for i, p in enumerate(prompts)]
+    todo = dict(plan)
+    for k in range(10_000):
+        if k in todo:
+            new_tp = todo.pop(k)
+            width = max(new_tp, eng.tp)
+            for i in range(eng.num_instances):
+                if i * eng.tp % width:
+                    eng.move_all(i, i * eng.tp // width * width // eng.tp)
+            eng.switch_tp(new_tp)
+        busy = [i for i in range(eng.num_instances) if eng.has_unfinished(i)]
+        if not busy and not todo:
+            break
+        if busy:
+            eng.step_many(busy)
+    return [eng.output(r, forget=True)[0] for r in rids]
+
+
+def test_tiled_regroup_changes_no_output(tiny_model_dir, llm):
+    prompts = random_prompts(8, seed=21, lo=5, hi=40)
+    params = SamplingParams(temperature=0.0, max_tokens=12, ignore_eos=True)
+    ref = [o.outputs[0].token_ids for o in llm.generate(prompts, params)]
+    with TPEngine(tiny_model_dir, world_size=2, tp=1, tiled=True, **OPTIONS) as eng:
+        assert eng.num_instances == 2
+        with pytest.raises(ValueError, match="move them first"):
+            eng.add_request(prompts[0], 4, request_id="x", instance=1)
+            eng.switch_tp(2)
+        eng.step(1)
+        assert eng.move_all(1, 0) == ["x"]  # decoding now: it migrates with its KV
+        # merge (KV of instance 0 re-split over both ranks), then split back: rank 1 leads
+        # a fresh instance again
+        got = _run_regrouped(eng, prompts, 12, {2: 2, 5: 1, 8: 2, 9: 1})
+        assert (eng.tp, eng.num_instances) == (1, 2)
+        again = eng.add_request(prompts[1], 12, ignore_eos=True, instance=1)
+        while eng.has_unfinished(1):
+            eng.step(1)
+        assert eng.output(again)[0] == ref[1]
+        assert eng.output("x") == (ref[0][:4], "length")
+    assert got == ref
+
+
+def test_tiled_regroup_over_four_ranks(gqa_model):
+    folder, _ = gqa_model
+    prompts = random_prompts(8, seed=22, lo=5, hi=30, vocab=256)
+    with TPEngine(folder, world_size=4, tp=4, **OPTIONS) as eng:
+        ref = eng.generate(prompts, max_tokens=10, ignore_eos=True).token_ids
+    with TPEngine(folder, world_size=4, tp=1, tiled=True, **OPTIONS) as eng:
+        got = _run_regrouped(eng, prompts, 10, {2: 2, 4: 1, 6: 4, 8: 2})
+        assert (eng.tp, eng.num_instances) == (2, 2)
+    assert got == ref

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import IntEnum
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -27,6 +28,7 @@ class Cmd(IntEnum):
     INSPECT = 5  # report weight and view storage to the client
     MIGRATE_OUT = 6  # [.., dst_leader, dst_tp, num_blocks] + block ids
     MIGRATE_IN = 7  # [.., src_leader, src_tp, num_blocks] + block ids
+    REGROUP = 8  # [REGROUP, new_tp], then each surviving leader's live block ids
 
 
 class GroupTable:
@@ -106,3 +108,19 @@ def unpack_step(header: Sequence[int], payload: torch.Tensor
         seq_lens=lens.to(torch.int32), cu_q_lens=cu[0].to(torch.int32) if cu else None,
         is_decode=bool(is_decode), max_q_len=max_q_len)
     return ids, pos, meta, bool(all_reduce)
+
+
+def regroup_world(state: Any, new_tp: int, live: list[int] | None) -> int:
+    """Every rank of a tiled world, after a REGROUP header: each surviving instance's leader
+    (one per block of max(old, new) ranks) broadcasts its live block ids (`live`: this
+    rank's, used if it is one), then `RankState.regroup`; return the bytes moved."""
+    world = dist.group.WORLD
+    width = max(state.tp, new_tp)
+    blocks: dict[int, list[int]] = {}
+    for first in range(0, state.spec.world_size, width):
+        mine = state.rank == first
+        n = int(broadcast_ints([len(live or [])] if mine else None, 1, first, world,
+                               state.device)[0])
+        blocks[first] = (broadcast_ints(live if mine else None, n, first, world,
+                                        state.device).tolist() if n else [])
+    return state.regroup(new_tp, blocks)

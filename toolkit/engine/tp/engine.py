@@ -35,7 +35,10 @@ class TPEngine:
     `model`: a Hugging Face Llama folder, or a `ModelConfig` (random weights from `seed`).
     `num_instances` engine instances of `tp` ranks each share the world (instance i on
     ranks [i*tp, (i+1)*tp)); with one instance `switch_tp` changes the level at run time
-    (ranks past it idle), with several `migrate` moves requests between them.
+    (ranks past it idle), with several `migrate` moves requests between them. `tiled`:
+    the instances always cover the world (world_size / tp of them), and `switch_tp` re-lays
+    it at the new level, merging instances (those that vanish must be empty: `move_all`)
+    or splitting them (the first of each split keeps its requests, the others start empty).
     Other keyword arguments are `EngineConfig` fields (`block_size`, `num_kv_blocks`,
     `chunk_size`, `scheduler`, `dtype`, `seed`, ...); pauses and speculation are not
     supported. Use it as a context manager, or call `close()`.
@@ -44,9 +47,15 @@ class TPEngine:
     def __init__(self, model: str | Path | ModelConfig, world_size: int, tp: int = 1, *,
                  num_instances: int = 1, backend: str = "gloo",
                  init_method: str | None = None, num_threads: int = 1,
-                 timeout_s: float = 300.0, **engine_options: Any) -> None:
+                 timeout_s: float = 300.0, tiled: bool = False, **engine_options: Any) -> None:
+        if tiled:
+            if world_size % tp:
+                raise ValueError(f"tiled: tp={tp} must divide world_size={world_size}")
+            num_instances = world_size // tp
         spec, self._tmp = _make_spec(model, world_size, tp, num_instances, backend,
                                      init_method, num_threads, timeout_s, engine_options)
+        spec.tiled = tiled
+        self._spec = spec
         self.world_size, self.num_instances, self.tp = world_size, num_instances, tp
         self.timeout_s = timeout_s
         self._where: dict[str, int] = {}
@@ -65,8 +74,8 @@ class TPEngine:
             theirs.close()
             self._conns.append(ours)
             self._procs.append(proc)
-        leaders = [self._leader_rank(i) for i in range(num_instances)]
-        self._finalizer = weakref.finalize(self, _stop, self._procs, self._conns, leaders,
+        self._leaders = [self._leader_rank(i) for i in range(num_instances)]
+        self._finalizer = weakref.finalize(self, _stop, self._procs, self._conns, self._leaders,
                                            self._tmp)
         for rank in range(world_size):
             self._receive(rank)
@@ -151,11 +160,59 @@ class TPEngine:
 
     # -- reconfiguration -----------------------------------------------------------------
     def switch_tp(self, new_tp: int) -> SwitchStats:
-        """Change the TP level between steps (one instance): weights stay, KV heads of every
-        used block are re-split over the new ranks; running requests go on."""
-        stats = self._call(0, "switch", new_tp)
-        self.tp = new_tp
-        return stats
+        """Change the TP level between steps: weights stay, KV heads of every used block are
+        re-split over the new ranks; running requests go on. Tiled: the whole world is
+        re-laid (see the class docstring; instance indices change with the level)."""
+        if not self._spec.tiled:
+            stats = self._call(0, "switch", new_tp)
+            self.tp = new_tp
+            return stats
+        return self._regroup(new_tp)
+
+    def _regroup(self, new_tp: int) -> SwitchStats:
+        old_tp, world = self.tp, self.world_size
+        if new_tp not in self._spec.tp_levels():
+            raise ValueError(f"tp={new_tp} is not one of this world's levels {self._spec.tp_levels()}")
+        if new_tp == old_tp:
+            return SwitchStats(old_tp, new_tp, 0.0, 0, 0)
+        width = max(old_tp, new_tp)
+        old_leaders = list(range(0, world, old_tp))
+        vanishing = [r // old_tp for r in old_leaders if r % width]
+        busy = [i for i in vanishing if self.has_unfinished(i)]
+        if busy:
+            raise ValueError(f"instances {busy} would vanish at tp={new_tp} with requests "
+                             f"on them: move them first (move_all)")
+        for r in old_leaders[1:]:
+            self._conns[r].send(("await_control", (), {}))
+        self._conns[0].send(("switch", (new_tp,), {}))
+        reply = self._receive(0)
+        others = [self._receive(r) for r in old_leaders[1:]]
+        for msg in (reply, *others):
+            _raise_error(msg)
+        new_leaders = list(range(0, world, new_tp))
+        for r in sorted(set(new_leaders) - set(old_leaders)):
+            if self._receive(r)[0] != "ready":
+                raise RuntimeError(f"rank {r} did not start its instance")
+        self._where = {rid: i * old_tp // new_tp for rid, i in self._where.items()}
+        self.tp, self.num_instances = new_tp, world // new_tp
+        self._leaders[:] = new_leaders
+        return reply[1]
+
+    def move_all(self, src: int, dst: int) -> list[str]:
+        """Move every request of instance `src` to `dst`: decoding ones with their KV
+        (`migrate`), the others (no output yet) re-queued from their prompt; their ids."""
+        moved = []
+        for rid in [r for r, i in self._where.items() if i == src]:
+            if self.output(rid)[1] is not None:
+                continue
+            try:
+                self.migrate(rid, dst)
+            except ValueError:
+                prompt, max_tokens, greedy, ignore_eos, seed, slo = self._call(src, "take", rid)
+                del self._where[rid]
+                self.add_request(prompt, max_tokens, greedy, ignore_eos, seed, rid, dst, slo)
+            moved.append(rid)
+        return moved
 
     def migrate(self, request_id: str, dst_instance: int) -> MigrationStats:
         """Move a decoding greedy request, KV included, to another instance; it goes on

@@ -22,7 +22,14 @@ from toolkit.engine.paged_kv import PagedKVManager
 from toolkit.engine.sampling import SamplingParams
 from toolkit.engine.scheduler import EngineScheduler, StepPlan
 from toolkit.engine.sequence import EngineSeq, make_request
-from toolkit.engine.tp.comm import Cmd, broadcast_ints, pack_step, send_header
+from toolkit.engine.tp.comm import (
+    Cmd,
+    broadcast_ints,
+    pack_step,
+    recv_header,
+    regroup_world,
+    send_header,
+)
 from toolkit.engine.tp.rank import RankState
 from toolkit.engine.tp.results import MigrationStats, StepOutput, SwitchStats
 from toolkit.sched.base import LocalScheduler
@@ -98,6 +105,20 @@ class TPLeader:
             raise TypeError(f"set_scheduler: need a LocalScheduler, got {type(scheduler).__name__}")
         self.scheduler.policy = scheduler
 
+    def cmd_take(self, rid: str) -> tuple[list[int], int, bool, bool, int | None, float | None]:
+        """Drop a request that has produced no token yet (waiting, or part-way through its
+        prefill) and return what re-adds it elsewhere: (prompt, max_tokens, greedy,
+        ignore_eos, seed, ttft_slo_s)."""
+        seq = self.seqs.get(rid)
+        if seq is None or seq.finish_reason is not None or seq.num_generated:
+            raise ValueError(f"request {rid!r} is not here without output (decoding ones migrate)")
+        self.scheduler.abort(rid)
+        del self.seqs[rid]
+        n = self.prompt_lens.pop(rid)
+        p = seq.params
+        return (seq.token_ids[:n], seq.request.output_len, p.greedy, p.ignore_eos, p.seed,
+                seq.request.meta.get("ttft_slo_s"))
+
     def cmd_has_unfinished(self) -> bool:
         return self.scheduler.has_unfinished()
 
@@ -148,11 +169,13 @@ class TPLeader:
     # -- reconfiguration -----------------------------------------------------------------
     def cmd_switch(self, new_tp: int) -> SwitchStats:
         """Stop between steps, re-split the KV heads of every used block over `new_tp`
-        ranks and go on (the single-instance layout only)."""
+        ranks and go on: the single instance, or (tiled) the world re-laid at `new_tp`,
+        every other old leader waiting in `cmd_await_control` (the client checks the level
+        and that instances about to vanish are empty before it starts)."""
         state = self.state
         spec = state.spec
-        if spec.num_instances != 1:
-            raise ValueError("switch_tp needs num_instances=1")
+        if state.num_instances != 1 and not spec.tiled:
+            raise ValueError("switch_tp needs num_instances=1 or a tiled world")
         if new_tp not in spec.tp_levels():
             raise ValueError(f"tp={new_tp} is not one of this world's levels "
                              f"{spec.tp_levels()}")
@@ -160,31 +183,52 @@ class TPLeader:
         old_tp = state.tp
         if new_tp == old_tp:
             return SwitchStats(old_tp, new_tp, 0.0, 0, 0)
-        live = sorted(set(range(state.num_blocks)) - set(self.kv.free_blocks))
-        self._enter_control(Cmd.SWITCH, [new_tp, len(live)])
-        broadcast_ints(live, len(live), 0, dist.group.WORLD, state.device)
-        moved = state.switch(new_tp, live)
+        live = self.live_blocks()
+        if spec.tiled:
+            self._enter_control(Cmd.REGROUP, [new_tp])
+            moved = regroup_world(state, new_tp, live)
+        else:
+            self._enter_control(Cmd.SWITCH, [new_tp, len(live)])
+            broadcast_ints(live, len(live), 0, dist.group.WORLD, state.device)
+            moved = state.switch(new_tp, live)
         self.runner.kv_cache = state.kv_view()
         return SwitchStats(old_tp, new_tp, time.perf_counter() - t0, moved, len(live))
+
+    def cmd_await_control(self) -> None:
+        """Another old leader of a tiled world during a regroup: release this instance's
+        members, then take part in rank 0's regroup (this rank may stop leading)."""
+        state = self.state
+        if state.tp > 1:
+            send_header(Cmd.CONTROL, [], state.rank, state.group, state.device)
+        header = recv_header(0, dist.group.WORLD, state.device)
+        if Cmd(header[0]) != Cmd.REGROUP:
+            raise RuntimeError(f"expected a regroup, got {Cmd(header[0]).name}")
+        regroup_world(state, header[1], self.live_blocks())
+        if state.is_leader:
+            self.runner.kv_cache = state.kv_view()
+
+    def live_blocks(self) -> list[int]:
+        """Block ids in use (by requests or the prefix cache)."""
+        return sorted(set(range(self.state.num_blocks)) - set(self.kv.free_blocks))
 
     def _enter_control(self, cmd: Cmd, args: list[int]) -> None:
         """Bring every rank of the world to a control message `cmd` (members leave their
         step loop first)."""
         state = self.state
         if state.tp > 1:
-            send_header(Cmd.CONTROL, [], 0, state.group, state.device)
+            send_header(Cmd.CONTROL, [], state.rank, state.group, state.device)
         send_header(cmd, args, 0, dist.group.WORLD, state.device)
 
     def cmd_inspect(self) -> dict[str, Any]:
         """This rank's weight and view storage; the others report to the client."""
-        if self.state.spec.world_size > 1 and self.state.spec.num_instances == 1:
+        if self.state.spec.world_size > 1 and self.state.num_instances == 1:
             self._enter_control(Cmd.INSPECT, [])
         return self.state.inspect()
 
     def shutdown(self) -> None:
         """Tell the other ranks to exit."""
         state = self.state
-        if state.spec.num_instances > 1:
+        if state.num_instances > 1:
             if state.tp > 1:
                 send_header(Cmd.SHUTDOWN, [], state.rank, state.group, state.device)
         elif state.spec.world_size > 1:

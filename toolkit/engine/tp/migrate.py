@@ -42,8 +42,8 @@ def _recv(size: int, src: int, tag: int, device: torch.device) -> list[int]:
 
 def _refusal(leader: TPLeader, rid: str, dst_instance: int) -> str:
     seq = leader.seqs.get(rid)
-    spec = leader.state.spec
-    if not 0 <= dst_instance < spec.num_instances or dst_instance == leader.state.instance:
+    state = leader.state
+    if not 0 <= dst_instance < state.num_instances or dst_instance == state.instance:
         return f"dst_instance {dst_instance} is not another instance"
     if seq is None or seq.finish_reason is not None:
         return f"request {rid!r} is not running here"
@@ -61,7 +61,7 @@ def export_seq(leader: TPLeader, rid: str, dst_instance: int) -> MigrationStats:
     dst_leader = dst_instance * state.tp
     reason = _refusal(leader, rid, dst_instance)
     if reason:
-        if 0 <= dst_instance < state.spec.num_instances and dst_instance != state.instance:
+        if 0 <= dst_instance < state.num_instances and dst_instance != state.instance:
             _send([0] * _META_LEN, dst_leader, META_TAG, state.device)
         raise ValueError(reason)
     t0 = time.perf_counter()

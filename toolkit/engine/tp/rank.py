@@ -36,11 +36,13 @@ class WorkerSpec:
     init_method: str
     timeout_s: float
     num_threads: int
+    tiled: bool = False
 
     def tp_levels(self) -> list[int]:
-        """The TP levels this world can run (one instance: every level that splits the
-        model and fits the world; several: only `tp`)."""
-        if self.num_instances > 1:
+        """The TP levels this world can run: one instance, every level that splits the
+        model and fits the world; tiled (instances cover the world), every such level that
+        divides it; several fixed instances, only `tp`."""
+        if self.num_instances > 1 and not self.tiled:
             return [self.tp]
         levels = []
         for t in range(1, self.world_size + 1):
@@ -48,7 +50,8 @@ class WorkerSpec:
                 check_tp(self.model_config, t)
             except ValueError:
                 continue
-            levels.append(t)
+            if not self.tiled or self.world_size % t == 0:
+                levels.append(t)
         return levels
 
 
@@ -72,10 +75,13 @@ class RankState:
         self.num_blocks = config.num_kv_blocks or max(1, config.kv_cache_bytes // per_block)
         self.kv = RankKVCache(cfg, self.num_blocks, config.block_size, dtype, self.device)
         levels = spec.tp_levels()
+        self.tp, self.num_instances = spec.tp, spec.num_instances
         instances = [self.instance_ranks(i, spec.tp) for i in range(spec.num_instances)]
+        if spec.tiled:  # every aligned block of every level: the instances of any layout
+            instances = [self.instance_ranks(i, t) for t in levels
+                         for i in range(spec.world_size // t)]
         self.groups = GroupTable(spec.world_size,
                                  [tuple(range(t)) for t in levels] + instances)
-        self.tp = spec.tp
         self.shard: ShardedLlama | None = None
         self._take_shard()
 
@@ -86,7 +92,7 @@ class RankState:
 
     @property
     def active(self) -> bool:
-        return self.rank < self.spec.num_instances * self.tp
+        return self.rank < self.num_instances * self.tp
 
     @property
     def instance(self) -> int:
@@ -142,13 +148,27 @@ class RankState:
     def switch(self, new_tp: int, live_blocks: list[int]) -> int:
         """Re-split the KV heads of `live_blocks` for `new_tp` (every rank of the world calls
         it) and take the new shard; return the bytes all ranks sent."""
+        return self.regroup(new_tp, {0: live_blocks})
+
+    def regroup(self, new_tp: int, live: dict[int, list[int]]) -> int:
+        """Every rank of the world: re-split the KV heads of each surviving instance's live
+        blocks (`live[leader]`) from its ranks at the current level to its ranks at `new_tp`
+        (the same leader: one old instance per block of max(old, new) ranks keeps its
+        requests), take the new shard, and re-lay the instances (tiled: the world at
+        `new_tp`; otherwise one instance). Return the bytes all ranks sent."""
         old_tp, hkv = self.tp, self.spec.model_config.num_key_value_heads
-        old, new = tuple(range(old_tp)), tuple(range(new_tp))
+        width = max(old_tp, new_tp)
+        first = self.rank // width * width if self.spec.tiled else 0
+        live_blocks = live.get(first, [])
+        old = tuple(range(first, first + old_tp))
+        new = tuple(range(first, first + new_tp))
         moves = head_moves(hkv, old, new)
         old_cache = self.kv.view(old_tp) if self.rank in old else None
         sent = exchange(self.rank, moves, old_cache, self.first_head(old_tp, old), live_blocks,
                         lambda: self.kv.view(new_tp), self.first_head(new_tp, new), live_blocks)
         self.tp = new_tp
+        if self.spec.tiled:
+            self.num_instances = self.spec.world_size // new_tp
         self._take_shard()
         total = torch.tensor([sent], dtype=torch.int64, device=self.device)
         dist.all_reduce(total)  # also the point where every rank has resumed

@@ -3,8 +3,10 @@
 A leader serves the client's calls from its pipe (`TPLeader.cmd_*`). Another active rank
 loops on its instance group for the leader's headers (steps, migrations) until told to
 leave; an idle rank, and any rank between loops, waits on the world group for rank 0's
-control messages (switch, inspect, shutdown). Every rank reports start-up, `inspect` and
-errors on its own pipe.
+control messages (switch, regroup, inspect, shutdown). In a tiled world a regroup changes
+roles: a leader whose instance vanishes becomes a member, a member that starts an instance
+becomes its leader (a fresh one, reported "ready"). Every rank reports start-up, `inspect`
+and errors on its own pipe.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from typing import Any
 
 import torch.distributed as dist
 
-from toolkit.engine.tp.comm import Cmd, broadcast_ints, payload_size, recv_header, unpack_step
+from toolkit.engine.tp.comm import (
+    Cmd,
+    broadcast_ints,
+    payload_size,
+    recv_header,
+    regroup_world,
+    unpack_step,
+)
 from toolkit.engine.tp.rank import RankState, WorkerSpec, init_distributed
 
 
@@ -27,15 +36,7 @@ def worker_main(rank: int, spec: WorkerSpec, conn: Any) -> None:
     try:
         init_distributed(rank, spec)
         state = RankState(rank, spec)
-        if state.is_leader:
-            from toolkit.engine.tp.leader import TPLeader
-
-            leader = TPLeader(state)
-            conn.send(("ready", rank))
-            serve_leader(leader, conn)
-        else:
-            conn.send(("ready", rank))
-            serve_member(state, conn)
+        serve(state, conn)
     except (KeyboardInterrupt, EOFError):
         pass
     except BaseException:
@@ -46,15 +47,34 @@ def worker_main(rank: int, spec: WorkerSpec, conn: Any) -> None:
             dist.destroy_process_group()
 
 
-def serve_leader(leader: Any, conn: Any) -> None:
+def serve(state: RankState, conn: Any) -> None:
+    """Lead or follow, as the layout says, until shut down (a regroup may change roles)."""
+    from toolkit.engine.tp.leader import TPLeader
+
+    started = False
+    while True:
+        if state.is_leader:
+            leader = TPLeader(state)
+            conn.send(("ready", state.rank))  # at start-up, or as a new instance's leader
+            if serve_leader(leader, conn):
+                return
+        else:
+            if not started:
+                conn.send(("ready", state.rank))
+            if serve_member(state, conn):
+                return
+        started = True
+
+
+def serve_leader(leader: Any, conn: Any) -> bool:
     """Answer `(name, args, kwargs)` calls with ("ok", result) or ("error", traceback) until
-    ("shutdown",)."""
+    ("shutdown",) (return True) or a regroup ends this rank's lead (False)."""
     while True:
         name, *rest = conn.recv()
         if name == "shutdown":
             leader.shutdown()
             conn.send(("ok", None))
-            return
+            return True
         args, kwargs = rest
         try:
             result = getattr(leader, f"cmd_{name}")(*args, **kwargs)
@@ -62,20 +82,27 @@ def serve_leader(leader: Any, conn: Any) -> None:
             conn.send(("error", (type(exc).__name__, str(exc), traceback.format_exc())))
             continue
         conn.send(("ok", result))
+        if not leader.state.is_leader:
+            return False
 
 
-def serve_member(state: RankState, conn: Any) -> None:
+def serve_member(state: RankState, conn: Any) -> bool:
     """A non-leader rank: step with its instance while active, obey rank 0's control
-    messages otherwise, until shut down."""
+    messages otherwise, until shut down (return True) or a regroup makes it a leader
+    (False)."""
     while True:
         stepping = state.active and not state.is_leader and state.tp > 1
         if stepping and follow_steps(state) == Cmd.SHUTDOWN:
-            return
+            return True
         header = recv_header(0, dist.group.WORLD, state.device)
         cmd = Cmd(header[0])
         if cmd == Cmd.SHUTDOWN:
-            return
-        if cmd == Cmd.SWITCH:
+            return True
+        if cmd == Cmd.REGROUP:
+            regroup_world(state, header[1], None)
+            if state.is_leader:
+                return False
+        elif cmd == Cmd.SWITCH:
             new_tp, num_live = header[1], header[2]
             live = broadcast_ints(None, num_live, 0, dist.group.WORLD, state.device).tolist()
             state.switch(new_tp, live)
