@@ -1,19 +1,28 @@
 """Nitsum on the toolkit's engine (`backend=engine`): the workload replayed open-loop on
-a `TPEngine` (gloo ranks, full weights per rank). A static policy's plan lays instances of
-`cluster.tp` ranks over the world, and the policy's own dispatcher (the object the simulator
-calls) picks an instance for each request. With `backend.switch_at`, one instance of a
-static-TP plan spans the world (starting at `cluster.tp`, ranks past it idle) and switches
-TP live at the given times. Each instance's batches follow the policy's own local policy
-(`policy.local`, through `toolkit.sched.tiered.TieredScheduler`), capped at the instance's
-SLO-safe batch: the closed-form profile (`toolkit.plan.capacity`) of this engine's step times,
-measured at the start of the run (`EngineStepCost`). Records carry `tier`, `slo_met` (against SLOs scaled from this engine's own unloaded TP-1
-latency, as the simulator's are from the H200 tables) and `instance`."""
+a `TPEngine` (gloo ranks, full weights per rank).
+
+- Static plans (static_tp, static_tp_slo, split) lay instances of `cluster.tp` ranks over
+  the world, and the policy's own dispatcher (the object the simulator calls) picks an
+  instance for each request. With `backend.switch_at`, one instance of a static-TP plan
+  spans the world (starting at `cluster.tp`, ranks past it idle) and switches TP live at
+  the given times.
+- Nitsum's planner re-plans a tiled world of two ranks every window and regroups it live
+  (`experiments.nitsum.engine_plan`).
+
+Each instance's batches follow the policy's own local policy (`policy.local`, through
+`toolkit.sched.tiered.TieredScheduler`), capped at the instance's SLO-safe batch: the
+closed-form profile (`toolkit.plan.capacity`) of this engine's step times, measured at the
+start of the run (`EngineStepCost`). Records carry `tier`, `slo_met` (against SLOs scaled
+from this engine's own unloaded TP-1 latency, as the simulator's are from the H200 tables)
+and `instance` (where the request was placed)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -28,6 +37,7 @@ from toolkit.metrics.slo import goodput_summary, slo_columns
 from toolkit.plan.base import ClusterPlan, GroupSpec
 from toolkit.plan.capacity import ProfileTable, safe_batch
 from toolkit.plan.dispatch import Dispatcher, GroupLoad, LocalPolicy
+from toolkit.plan.nitsum import NitsumPlanner
 from toolkit.plan.static import SplitPlanner, StaticTPPlanner
 from toolkit.sched.tiered import TieredScheduler
 from toolkit.workloads.tiers import Tier, TieredWorkload, TierSLO
@@ -93,20 +103,25 @@ def engine_slos(tiers: list[Tier], cost: EngineStepCost, prompt_len: int) -> dic
             for t in tiers}
 
 
-def local_schedulers(cfg: DictConfig, plan: ClusterPlan, slos: dict[str, TierSLO],
-                     cost: EngineStepCost, w: TieredWorkload) -> list[TieredScheduler]:
+def engine_profiles(cfg: DictConfig, costs: dict[int, EngineStepCost],
+                    slos: dict[str, TierSLO], w: TieredWorkload) -> ProfileTable:
+    """The closed-form SLO-safe profiles (`toolkit.plan.capacity`) of this engine's measured
+    step times at each TP level in `costs` (a block holds the same tokens at every level)."""
+    return ProfileTable.build(costs, slos, float(np.mean(w.prompt_len)),
+                              float(np.mean(w.output_len)),
+                              {tp: NUM_KV_BLOCKS * BLOCK_SIZE for tp in costs},
+                              int(cfg.cluster.max_batch))
+
+
+def local_schedulers(cfg: DictConfig, plan: ClusterPlan, profiles: ProfileTable,
+                     slos: dict[str, TierSLO], names: list[str]) -> list[TieredScheduler]:
     """One scheduler per instance: the policy's local policy at the instance's SLO-safe
-    batch (the closed-form profile of `cost`)."""
+    batch."""
     local = instantiate(cfg.policy.local)
     if not isinstance(local, LocalPolicy):
         raise ConfigError("policy.local", f"need a LocalPolicy, got {type(local).__name__}")
-    profiles = ProfileTable.build({1: cost}, slos, float(np.mean(w.prompt_len)),
-                                  float(np.mean(w.output_len)), {1: NUM_KV_BLOCKS * BLOCK_SIZE},
-                                  int(cfg.cluster.max_batch))
-    names = list(w.tier_names)
-    return [TieredScheduler(local, safe_batch(profiles, GroupSpec(1, g.tier, g.role), names, slos),
-                            chunk_size=CHUNK, max_prefill_tokens=CHUNK,
-                            max_running=int(cfg.cluster.max_batch))
+    return [TieredScheduler(local, safe_batch(profiles, g, names, slos), chunk_size=CHUNK,
+                            max_prefill_tokens=CHUNK, max_running=int(cfg.cluster.max_batch))
             for g in plan.groups]
 
 
@@ -133,31 +148,58 @@ def static_plan(cfg: DictConfig, planner: StaticTPPlanner | SplitPlanner,
 
 
 class Instances:
-    """The dispatcher's view of the engine's instances: each one's plan group and the
-    requests it holds (queued or running)."""
+    """The dispatcher's view of the engine's instances: each one's plan group (with its
+    SLO-safe rate, where profiles give one) and the requests it holds (queued or running)."""
 
-    def __init__(self, plan: ClusterPlan, dispatcher: Dispatcher) -> None:
-        self.groups = [GroupLoad(i, g.tier, g.role, g.tp, 0, 0, gid=i)
-                       for i, g in enumerate(plan.groups)]
+    def __init__(self, plan: ClusterPlan, dispatcher: Dispatcher,
+                 profiles: ProfileTable | None = None) -> None:
         self.dispatcher = dispatcher
+        self.where: dict[int, int] = {}  # request -> instance, until it finishes
+        self._gids = itertools.count()
+        self.relayout(plan, profiles, {})
 
-    def choose(self, tier: str, now: float) -> int:
+    def relayout(self, plan: ClusterPlan, profiles: ProfileTable | None,
+                 where: dict[int, int]) -> None:
+        """New groups (a new plan); `where`: the unfinished requests' instances now."""
+        def rate(g: GroupSpec) -> float:
+            if profiles is None or g.tier is None or g.tier in profiles.best_effort:
+                return 0.0
+            return profiles.rate(g.tier, g.tp)
+
+        self.groups = [GroupLoad(i, g.tier, g.role, g.tp, 0, 0, safe_rate=rate(g),
+                                 gid=next(self._gids)) for i, g in enumerate(plan.groups)]
+        self.where = dict(where)
+        for k in self.where.values():
+            self.groups[k].load += 1
+
+    def choose(self, r: int, tier: str, now: float) -> int:
         k = self.dispatcher.choose(tier, self.groups, now)
         self.groups[k].load += 1
+        self.where[r] = k
         return k
 
-    def done(self, k: int) -> None:
-        self.groups[k].load -= 1
+    def done(self, r: int) -> None:
+        self.groups[self.where.pop(r)].load -= 1
 
     def busy(self) -> list[int]:
         return [g.index for g in self.groups if g.load > 0]
 
 
+class Control(Protocol):
+    """What the replay tells a run-time controller (the Nitsum planner's, on the engine)."""
+
+    def arrived(self, tier: str) -> None: ...
+    def finished(self, tier: str) -> None: ...
+    def tick(self, now: float) -> None: ...
+
+
 def replay(eng: TPEngine, w: TieredWorkload, inst: Instances, switch_at: dict[float, int],
-           seed: int, slos: dict[str, TierSLO]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+           seed: int, slos: dict[str, TierSLO], control: Control | None = None,
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
     """Serve `w` in wall-clock time; first-token and finish times (s from the start), the
-    instance of each request, and the switches made. A request goes with its tier's TTFT
-    target unless it has none or the dispatcher placed it as best effort."""
+    instance each request was placed on, and the switches made. A request goes with its
+    tier's TTFT target unless it has none or the dispatcher placed it as best effort.
+    `control` sees every arrival and completion and ticks between steps."""
     rng = np.random.default_rng(seed)
     prompts = [rng.integers(3, VOCAB, int(p)).tolist() for p in w.prompt_len]
     n, i = len(w), 0
@@ -169,37 +211,47 @@ def replay(eng: TPEngine, w: TieredWorkload, inst: Instances, switch_at: dict[fl
         now = time.perf_counter() - t0
         while i < n and w.arrival_s[i] <= now:
             tier = w.tier_names[w.tier[i]]
-            where[i] = inst.choose(tier, now)
+            where[i] = inst.choose(i, tier, now)
             target = slos[tier].ttft_s
             eng.add_request(prompts[i], int(w.output_len[i]), ignore_eos=True, request_id=str(i),
                             instance=int(where[i]),
                             ttft_slo_s=target if math.isfinite(target) and inst.dispatcher.feasible else None)
+            if control is not None:
+                control.arrived(tier)
             i += 1
         if todo and now >= todo[0][0]:
             switches.append(eng.switch_tp(todo.pop(0)[1]))
+        if control is not None:
+            control.tick(now)
         busy = inst.busy()
         if not busy:
-            time.sleep(max(0.0, w.arrival_s[i] - (time.perf_counter() - t0)) if i < n else 0)
+            time.sleep(max(0.0, min(w.arrival_s[i] - (time.perf_counter() - t0), 0.05))
+                       if i < n else 0)
             continue
         outs = eng.step_many(busy)
         t = time.perf_counter() - t0
-        for k, step_outs in outs.items():
+        for step_outs in outs.values():
             for o in step_outs:
                 r = int(o.request_id)
                 if o.new_token_ids and math.isnan(first[r]):
                     first[r] = t
                 if o.finish_reason is not None:
                     finish[r] = t
-                    inst.done(k)
+                    inst.done(r)
                     eng.output(o.request_id, forget=True)
+                    if control is not None:
+                        control.finished(w.tier_names[w.tier[r]])
     return first, finish, where, switches
 
 
 def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path) -> dict:
     """Replay the shrunk workload on the engine (see the module docstring); the summary."""
     b = cfg.backend
-    planner = static_planner(cfg)
     w = shrink(w, b)
+    planner = instantiate(cfg.policy.planner) if cfg.policy.get("planner") else None
+    if isinstance(planner, NitsumPlanner):
+        return run_nitsum_engine(cfg, planner, w, tiers, out)
+    planner = static_planner(cfg)
     try:
         switch_at = {float(t): int(tp) for t, tp in b.switch_at}
     except (TypeError, ValueError):
@@ -230,10 +282,61 @@ def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path)
         if not many and int(cfg.cluster.tp) != 1:
             eng.switch_tp(int(cfg.cluster.tp))
             cost = measure_steps(eng, median)
-        scheds = local_schedulers(cfg, plan, slos, cost, w)
-        for k, sched in enumerate(scheds):
-            eng.set_scheduler(sched, instance=k)
+        profiles = engine_profiles(cfg, {plan.groups[0].tp: cost}, slos, w)
+        scheds = install_schedulers(eng, cfg, plan, profiles, slos, list(w.tier_names))
         first, finish, where, switches = replay(eng, w, inst, switch_at, int(cfg.seed), slos)
+    return write_run(cfg, w, slos, (first, finish, where), out, base, median, switches,
+                     plan=[{"tp": g.tp, "tier": g.tier} for g in plan.groups],
+                     safe_batch=[sc.safe_batch for sc in scheds],
+                     decode_step_s={str(bt): float(t) for bt, t in
+                                    zip(cost.batches.astype(int), cost.decode)})
+
+
+def run_nitsum_engine(cfg: DictConfig, planner: NitsumPlanner, w: TieredWorkload,
+                      tiers: list[Tier], out: Path) -> dict:
+    """Nitsum's planner on a tiled world (`experiments.nitsum.engine_plan`)."""
+    from experiments.nitsum.engine_plan import PlanControl, check_engine_nitsum, plan_level
+
+    check_engine_nitsum(cfg)
+    b, names, median = cfg.backend, list(w.tier_names), int(np.median(w.prompt_len))
+    with TPEngine(llama_shaped(int(b.hidden_size), int(b.num_layers)), world_size=int(b.world_size),
+                  tp=1, tiled=True, num_threads=1, num_kv_blocks=NUM_KV_BLOCKS,
+                  block_size=BLOCK_SIZE, chunk_size=CHUNK, seed=int(cfg.seed)) as eng:
+        base = measure_steps(eng, median)
+        slos = engine_slos(tiers, base, median)
+        eng.switch_tp(2)
+        costs = {1: base, 2: measure_steps(eng, median)}
+        profiles = engine_profiles(cfg, costs, slos, w)
+        planner.bind(profiles)
+        plan = planner.initial(int(b.world_size), names)
+        eng.switch_tp(plan_level(plan))
+        inst = Instances(plan, instantiate(cfg.policy.dispatch), profiles)
+        install_schedulers(eng, cfg, plan, profiles, slos, names)
+        control = PlanControl(eng, planner, cfg, inst, profiles, slos, names, plan)
+        first, finish, where, _ = replay(eng, w, inst, {}, int(cfg.seed), slos, control)
+    return write_run(cfg, w, slos, (first, finish, where), out, base, median, control.switches,
+                     num_reconfigurations=len(control.plans) - 1,
+                     plans=[{"t_s": t, "plan": p} for t, p in control.plans],
+                     profiles={t: {str(tp): p.rate_rps for tp, p in by.items()}
+                               for t, by in profiles.profile.items()})
+
+
+def install_schedulers(eng: TPEngine, cfg: DictConfig, plan: ClusterPlan,
+                       profiles: ProfileTable, slos: dict[str, TierSLO],
+                       names: list[str]) -> list[TieredScheduler]:
+    """Give each instance the policy's local policy at its SLO-safe batch."""
+    scheds = local_schedulers(cfg, plan, profiles, slos, names)
+    for k, sched in enumerate(scheds):
+        eng.set_scheduler(sched, instance=k)
+    return scheds
+
+
+def write_run(cfg: DictConfig, w: TieredWorkload, slos: dict[str, TierSLO],
+              times: tuple[np.ndarray, np.ndarray, np.ndarray], out: Path,
+              base: EngineStepCost, median: int, switches: list, **extra: object) -> dict:
+    """Write `records.parquet` (tier, slo_met, the instance each request was placed on) and
+    return the summary."""
+    first, finish, where = times
     ttft_slo = np.array([slos[n].ttft_s for n in w.tier_names])[w.tier]
     tpot_slo = np.array([slos[n].tpot_s for n in w.tier_names])[w.tier]
     ttft, tpot, met = slo_columns(w.arrival_s, first, finish, w.output_len, ttft_slo, tpot_slo)
@@ -243,13 +346,11 @@ def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path)
                        "ttft_s": ttft, "tpot_s": tpot, "slo_met": met, "instance": where})
     df.to_parquet(out / "records.parquet")
     duration = max(float(w.arrival_s[-1]), 1e-9)
-    s = goodput_summary(df, duration, int(b.world_size))
+    s = goodput_summary(df, duration, int(cfg.backend.world_size))
     s.update(policy=str(cfg.policy.name), backend="engine", num_reconfigurations=len(switches),
-             plan=[{"tp": g.tp, "tier": g.tier} for g in plan.groups],
              switches=[{"from_tp": x.old_tp, "to_tp": x.new_tp, "switch_s": x.switch_s,
                         "bytes_moved": x.bytes_moved} for x in switches],
              unloaded_prefill_s=base.prefill_s(median), unloaded_decode_s=base.decode_s(1, median),
-             safe_batch=[sc.safe_batch for sc in scheds],
-             decode_step_s={str(bt): float(t) for bt, t in zip(cost.batches.astype(int), cost.decode)},
              num_unfinished=int((~np.isfinite(finish)).sum()))
+    s.update(extra)
     return s

@@ -12,6 +12,8 @@ import pytest
 from experiments.common.sweep import compose_config
 from experiments.nitsum.runner import run_nitsum
 from toolkit.core import ConfigError
+from toolkit.plan.base import ClusterPlan, GroupSpec
+from toolkit.plan.nitsum import NitsumPlanner
 
 MODULE = "experiments.nitsum.conf"
 SMALL = ["backend=engine", "policy=static_tp", "backend.num_requests=24", "backend.rps=12",
@@ -31,8 +33,12 @@ def test_live_switch_under_tiered_load_loses_nothing(tmp_path):
 
 
 def test_engine_backend_rejects_what_it_cannot_run(tmp_path):
-    with pytest.raises(ConfigError, match="policy"):
-        run_nitsum(compose_config(MODULE, [*SMALL[:1], "policy=nitsum", *SMALL[2:]]), tmp_path)
+    nitsum = [*SMALL[:1], "policy=nitsum", *SMALL[2:]]
+    for ov, match in ((["backend.world_size=4"], "world_size"),
+                      (["policy.switch.reuse=false"], "reuse"),
+                      (["backend.switch_at=[[0.5,2]]"], "switch_at")):
+        with pytest.raises(ConfigError, match=match):
+            run_nitsum(compose_config(MODULE, [*nitsum, *ov]), tmp_path)
     with pytest.raises(ConfigError, match="switch_at"):
         run_nitsum(compose_config(MODULE, [*SMALL, "backend.switch_at=[3]"]), tmp_path)
     base = [*SMALL[:1], *SMALL[2:]]
@@ -91,3 +97,47 @@ def test_slo_aware_static_plan_caps_each_instance_at_its_safe_batch(tmp_path):
     with pytest.raises(ConfigError, match="switch_at"):
         run_nitsum(compose_config(MODULE, [*base, "policy=static_tp_slo",
                                            "backend.switch_at=[[0.5,2]]"]), tmp_path)
+
+
+class FlipPlanner(NitsumPlanner):
+    """Nitsum's planner with its profiles bound as usual, but every `every` windows it
+    returns the other layout: one TP-2 group, or a TP-1 group per tier."""
+
+    def __init__(self, every: int = 2, **kw) -> None:
+        super().__init__(tp_levels=(1, 2), interval_s=0.25, **kw)
+        self.every, self.ticks = every, 0
+
+    def replan(self, view):
+        self.ticks += 1
+        if self.ticks % self.every:
+            return view.plan
+        if view.plan.groups[0].tp == 2:
+            return ClusterPlan((GroupSpec(1, "interactive"), GroupSpec(1, "relaxed")))
+        return ClusterPlan((GroupSpec(2, "interactive"),))
+
+
+def test_plans_regroup_the_engine_under_load_and_lose_nothing(tmp_path):
+    """Nitsum's engine path with plans that flip between one TP-2 group and two TP-1 groups
+    every half second while requests run: every request finishes, the regroups moved KV."""
+    from experiments.nitsum.engine_run import run_nitsum_engine, shrink
+    from experiments.nitsum.runner import build_tiers, build_workload
+
+    cfg = compose_config(MODULE, [*SMALL[:1], "policy=nitsum", "tiers=two", *SMALL[2:],
+                                  "backend.num_requests=40", "backend.max_output_len=24"])
+    tiers = build_tiers(cfg)
+    w = shrink(build_workload(cfg, tiers), cfg.backend)
+    s = run_nitsum_engine(cfg, FlipPlanner(), w, tiers, tmp_path)
+    df = pd.read_parquet(tmp_path / "records.parquet")
+    assert len(df) == 40 and np.isfinite(df["finish_s"]).all() and s["num_unfinished"] == 0
+    levels = [p["plan"].split("x")[0] for p in s["plans"]]
+    assert s["num_reconfigurations"] >= 2 and len(s["switches"]) == s["num_reconfigurations"]
+    assert all(a != b for a, b in zip(levels, levels[1:]))  # each change flips the level
+    assert any(x["bytes_moved"] > 0 for x in s["switches"])
+
+
+def test_nitsum_planner_runs_on_the_engine(tmp_path):
+    s = run_nitsum(compose_config(MODULE, [*SMALL[:1], "policy=nitsum", "tiers=two",
+                                           *SMALL[2:]]), tmp_path)
+    assert s["num_unfinished"] == 0 and s["plans"][0]["t_s"] == 0.0
+    assert set(s["profiles"]) == {"interactive", "relaxed"}
+    assert all(set(p) == {"1", "2"} for p in s["profiles"].values())

@@ -116,6 +116,10 @@ class TPEngine:
         pickled to its leader) between steps; its queue and batch stay as they are."""
         self._call(instance, "set_scheduler", scheduler)
 
+    def instance_of(self, request_id: str) -> int:
+        """The instance a request is on now."""
+        return self._where[request_id]
+
     def has_unfinished(self, instance: int = 0) -> bool:
         return self._call(instance, "has_unfinished")
 
