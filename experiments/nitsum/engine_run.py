@@ -12,13 +12,15 @@ a `TPEngine` (gloo ranks, full weights per rank).
 Each instance's batches follow the policy's own local policy (`policy.local`, through
 `toolkit.sched.tiered.TieredScheduler`), capped at the instance's SLO-safe batch: the
 closed-form profile (`toolkit.plan.capacity`) of this engine's step times, measured at the
-start of the run (`EngineStepCost`). Records carry `tier`, `slo_met` (against SLOs scaled
+start of the first run of this engine shape and read back after (`step_costs`). Records carry `tier`, `slo_met` (against SLOs scaled
 from this engine's own unloaded TP-1 latency, as the simulator's are from the H200 tables)
 and `instance` (where the request was placed)."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import math
 import time
 from pathlib import Path
@@ -67,6 +69,8 @@ class EngineStepCost(CostModel):
 
     def __init__(self, batches: list[int], decode_s: list[float],
                  prefill: tuple[tuple[int, float], tuple[int, float]]) -> None:
+        self.raw = {"batches": list(batches), "decode_s": list(decode_s),
+                    "prefill": [list(p) for p in prefill]}
         self.batches, self.decode = np.asarray(batches, float), np.asarray(decode_s, float)
         (n1, t1), (n2, t2) = prefill
         self.per_token = max(0.0, (t2 - t1) / (n2 - n1))
@@ -92,6 +96,38 @@ def measure_steps(eng: TPEngine, prompt_len: int) -> EngineStepCost:
     dec = [float(np.median([np.median(eng.generate(prompts(b, prompt_len), 4, ignore_eos=True).step_s[1:])
                             for _ in range(3)])) for b in STEP_BATCHES]
     return EngineStepCost(list(STEP_BATCHES), dec, tuple(pre.items()))  # type: ignore[arg-type]
+
+
+def step_costs(eng: TPEngine, cfg: DictConfig, median: int,
+               levels: list[int]) -> dict[int, EngineStepCost]:
+    """This engine's step times at each of `levels` (the engine at TP 1 now, and able to
+    switch to each; it is left at TP 1): measured once per engine shape and prompt length
+    on this machine and read back after, so that every policy's run is judged against the
+    same SLOs and safe batches (`.cache/nitsum/engine-steps-<key>.json`)."""
+    from experiments.nitsum.profiles import CACHE
+
+    b = cfg.backend
+    key = json.dumps({"hidden": int(b.hidden_size), "layers": int(b.num_layers),
+                      "world": int(b.world_size), "median": median, "seed": int(cfg.seed),
+                      "blocks": NUM_KV_BLOCKS, "block": BLOCK_SIZE, "chunk": CHUNK,
+                      "batches": STEP_BATCHES, "version": 1}, sort_keys=True)
+    path = CACHE / "nitsum" / f"engine-steps-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    missing = [tp for tp in levels if str(tp) not in known]
+    for tp in missing:
+        if eng.tp != tp:
+            eng.switch_tp(tp)
+        known[str(tp)] = measure_steps(eng, median).raw
+    if missing:
+        if eng.tp != 1:
+            eng.switch_tp(1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(known, indent=1))
+        tmp.replace(path)
+    return {tp: EngineStepCost(known[str(tp)]["batches"], known[str(tp)]["decode_s"],
+                               tuple(tuple(p) for p in known[str(tp)]["prefill"]))  # type: ignore[arg-type]
+            for tp in levels}
 
 
 def engine_slos(tiers: list[Tier], cost: EngineStepCost, prompt_len: int) -> dict[str, TierSLO]:
@@ -277,11 +313,12 @@ def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path)
     with TPEngine(llama_shaped(int(b.hidden_size), int(b.num_layers)), world_size=int(b.world_size),
                   tp=1, num_instances=len(plan.groups), num_threads=1, num_kv_blocks=NUM_KV_BLOCKS,
                   block_size=BLOCK_SIZE, chunk_size=CHUNK, seed=int(cfg.seed)) as eng:
-        cost = base = measure_steps(eng, median)
+        level = plan.groups[0].tp
+        costs = step_costs(eng, cfg, median, sorted({1, level}))
+        base, cost = costs[1], costs[level]
         slos = engine_slos(tiers, base, median)
-        if not many and int(cfg.cluster.tp) != 1:
-            eng.switch_tp(int(cfg.cluster.tp))
-            cost = measure_steps(eng, median)
+        if level != 1:
+            eng.switch_tp(level)
         profiles = engine_profiles(cfg, {plan.groups[0].tp: cost}, slos, w)
         scheds = install_schedulers(eng, cfg, plan, profiles, slos, list(w.tier_names))
         first, finish, where, switches = replay(eng, w, inst, switch_at, int(cfg.seed), slos)
@@ -302,10 +339,9 @@ def run_nitsum_engine(cfg: DictConfig, planner: NitsumPlanner, w: TieredWorkload
     with TPEngine(llama_shaped(int(b.hidden_size), int(b.num_layers)), world_size=int(b.world_size),
                   tp=1, tiled=True, num_threads=1, num_kv_blocks=NUM_KV_BLOCKS,
                   block_size=BLOCK_SIZE, chunk_size=CHUNK, seed=int(cfg.seed)) as eng:
-        base = measure_steps(eng, median)
+        costs = step_costs(eng, cfg, median, [1, 2])
+        base = costs[1]
         slos = engine_slos(tiers, base, median)
-        eng.switch_tp(2)
-        costs = {1: base, 2: measure_steps(eng, median)}
         profiles = engine_profiles(cfg, costs, slos, w)
         planner.bind(profiles)
         plan = planner.initial(int(b.world_size), names)

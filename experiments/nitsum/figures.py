@@ -31,10 +31,13 @@ def _run(cfg, out):
     return None, run_nitsum(cfg, out)
 
 
-def points(results_dir: str | Path, named: dict[str, Sequence[str]]) -> pd.DataFrame:
-    """Run `{name: overrides}` into `<results_dir>/<name>`; one summary row per point."""
+def points(results_dir: str | Path, named: dict[str, Sequence[str]],
+           n_jobs: int | None = None) -> pd.DataFrame:
+    """Run `{name: overrides}` into `<results_dir>/<name>`; one summary row per point
+    (`n_jobs=1`: one at a time, as engine runs need the cores to themselves)."""
     pts = [({"run": name}, list(ov)) for name, ov in named.items()]
-    return run_points(CONFIG_MODULE, pts, results_dir, run_fn=_run)
+    kw = {} if n_jobs is None else {"n_jobs": n_jobs}
+    return run_points(CONFIG_MODULE, pts, results_dir, run_fn=_run, **kw)
 
 
 def quick_overrides(quick: bool) -> list[str]:
@@ -265,6 +268,31 @@ def reserve_sensitivity(results_dir: str | Path, quick: bool,
                 labels[run], reserve_of[run] = (name, rps), reserve
     df = points(results_dir, named)
     return _with_tiers(df, labels).assign(reserve=df["run"].map(reserve_of).to_numpy())
+
+
+ENGINE_POLICIES = {
+    "vanilla (static TP1)": ["policy=static_tp"],
+    "static TP1, SLO-aware": ["policy=static_tp_slo"],
+    "split (TP1)": ["policy=split"],
+    "Nitsum": ["policy=nitsum"],
+}
+"""Fig. 9's policies on the engine's two gloo ranks (`backend=engine`, two tiers)."""
+
+
+def engine_goodput(results_dir: str | Path, quick: bool) -> pd.DataFrame:
+    """Goodput and per-tier attainment of `ENGINE_POLICIES` on the engine (two ranks, the
+    workload's first requests replayed at each rate; SLOs from this engine's unloaded
+    latency)."""
+    loads = [16] if quick else [12, 24]
+    n = 40 if quick else 150
+    named, labels = {}, {}
+    for name, ov in ENGINE_POLICIES.items():
+        for rps in loads:
+            run = f"engine/{_slug(name)}/rps{rps}"
+            named[run] = [*ov, "backend=engine", "tiers=two", f"backend.rps={rps}",
+                          f"backend.num_requests={n}"]
+            labels[run] = (name, rps)
+    return _with_tiers(points(results_dir, named, n_jobs=1), labels)
 
 
 def latency_cdfs(results_dir: str | Path, quick: bool,

@@ -98,6 +98,17 @@ def test_reserve_checks():
                   "Nitsum goodput at the top load, reserve 0.25 over none") is None
 
 
+def test_engine_load_checks():
+    df = pd.DataFrame([{"policy": p, "rps": r, "goodput_rps": g * r}
+                       for p, g in (("Nitsum", 16.0), ("split", 7.0), ("static", 10.0))
+                       for r in (12, 24)])
+    t = checks.engine_load_checks(df)
+    assert list(t["kind"]) == ["paper"] * 2 and t["holds"].all()
+    worse = df.assign(goodput_rps=df["goodput_rps"].where(df["policy"] != "Nitsum", 9.0))
+    assert not checks.engine_load_checks(worse)["holds"].any()
+    assert_claims(checks.engine_load_checks(worse))  # reported, never asserted
+
+
 def test_oracle_and_planner_checks_report():
     w = pd.DataFrame({"tp1": [1.0, 3.0], "tp2": [2.0, 1.0], "best_tp": [2, 1]})
     t = checks.oracle_checks({"goodput_rps": 5.0, "best_static_goodput_rps": 4.0}, w)

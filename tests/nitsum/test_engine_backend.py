@@ -57,7 +57,11 @@ def test_policy_dispatchers_place_requests_on_engine_instances(tmp_path):
     df = pd.read_parquet(tmp_path / "rr" / "records.parquet")
     assert s["plan"] == [{"tp": 1, "tier": None}] * 2 and s["num_unfinished"] == 0
     assert list(df.sort_values("arrival_s")["instance"]) == [1, 0] * 12  # RR starts past 0
+    rr = s
     s = run_nitsum(compose_config(MODULE, [*base, "policy=split", "tiers=two"]), tmp_path / "sp")
+    # the engine's step times are measured once and read back: both runs share the SLO basis
+    assert (s["unloaded_prefill_s"], s["unloaded_decode_s"]) == \
+        (rr["unloaded_prefill_s"], rr["unloaded_decode_s"])
     df = pd.read_parquet(tmp_path / "sp" / "records.parquet")
     on = {g["tier"]: i for i, g in enumerate(s["plan"])}
     assert set(on) == {"interactive", "relaxed"} and np.isfinite(df["finish_s"]).all()
