@@ -19,9 +19,8 @@ from omegaconf import DictConfig
 
 from toolkit.core import ConfigError
 from toolkit.engine.tp.engine import TPEngine
-from toolkit.plan.base import ClusterPlan, ClusterView, Planner
+from toolkit.plan.base import ClusterPlan, ClusterView, Planner, describe
 from toolkit.plan.capacity import ProfileTable
-from toolkit.sim.tp_moves import describe
 from toolkit.workloads.tiers import TierSLO
 
 WORLD = 2
@@ -77,10 +76,7 @@ class PlanControl:
 
         eng, new_tp = self.eng, plan_level(new)
         if new_tp != eng.tp:
-            width = max(new_tp, eng.tp)
-            for i in range(eng.num_instances):
-                if i * eng.tp % width:
-                    eng.move_all(i, i * eng.tp // width * width // eng.tp)
+            eng.vacate(new_tp)
             self.switches.append(eng.switch_tp(new_tp))
         where = {r: eng.instance_of(str(r)) for r in self.inst.where}
         self.inst.relayout(new, self.profiles, where)

@@ -23,6 +23,7 @@ import itertools
 import json
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -62,15 +63,16 @@ def shrink(w: TieredWorkload, b: DictConfig) -> TieredWorkload:
 
 
 class EngineStepCost(CostModel):
-    """This engine's iteration times at TP 1, measured by `measure_steps`: a decode step at
-    each measured batch (linear in between, flat beyond; context not modelled), a prefill
-    linear in its new tokens through the two measured prompt lengths, and a mixed step
-    priced as the longer of its two parts."""
+    """This engine's iteration times at one TP level, measured by `measure_steps`: a decode
+    step at each measured batch (linear in between, flat beyond; context not modelled), a
+    prefill linear in its new tokens through the two measured (prompt length, seconds)
+    points, and a mixed step priced as the longer of its two parts. `raw` holds the
+    arguments (JSON), to build it again."""
 
-    def __init__(self, batches: list[int], decode_s: list[float],
-                 prefill: tuple[tuple[int, float], tuple[int, float]]) -> None:
-        self.raw = {"batches": list(batches), "decode_s": list(decode_s),
-                    "prefill": [list(p) for p in prefill]}
+    def __init__(self, batches: Sequence[int], decode_s: Sequence[float],
+                 prefill: Sequence[Sequence[float]]) -> None:
+        self.raw = {"batches": [int(b) for b in batches], "decode_s": [float(t) for t in decode_s],
+                    "prefill": [[float(x) for x in p] for p in prefill]}
         self.batches, self.decode = np.asarray(batches, float), np.asarray(decode_s, float)
         (n1, t1), (n2, t2) = prefill
         self.per_token = max(0.0, (t2 - t1) / (n2 - n1))
@@ -84,8 +86,8 @@ class EngineStepCost(CostModel):
 
 
 def measure_steps(eng: TPEngine, prompt_len: int) -> EngineStepCost:
-    """Median step times at TP 1: prefills of `prompt_len` and twice it, decode steps of
-    `STEP_BATCHES` requests (three runs each)."""
+    """Median step times at the engine's current level: prefills of `prompt_len` and twice
+    it, decode steps of `STEP_BATCHES` requests (three runs each)."""
     rng = np.random.default_rng(0)
 
     def prompts(n: int, length: int) -> list[list[int]]:
@@ -95,7 +97,7 @@ def measure_steps(eng: TPEngine, prompt_len: int) -> EngineStepCost:
                                for _ in range(3)])) for n in (prompt_len, 2 * prompt_len)}
     dec = [float(np.median([np.median(eng.generate(prompts(b, prompt_len), 4, ignore_eos=True).step_s[1:])
                             for _ in range(3)])) for b in STEP_BATCHES]
-    return EngineStepCost(list(STEP_BATCHES), dec, tuple(pre.items()))  # type: ignore[arg-type]
+    return EngineStepCost(STEP_BATCHES, dec, list(pre.items()))
 
 
 def step_costs(eng: TPEngine, cfg: DictConfig, median: int,
@@ -125,9 +127,7 @@ def step_costs(eng: TPEngine, cfg: DictConfig, median: int,
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(known, indent=1))
         tmp.replace(path)
-    return {tp: EngineStepCost(known[str(tp)]["batches"], known[str(tp)]["decode_s"],
-                               tuple(tuple(p) for p in known[str(tp)]["prefill"]))  # type: ignore[arg-type]
-            for tp in levels}
+    return {tp: EngineStepCost(**known[str(tp)]) for tp in levels}
 
 
 def engine_slos(tiers: list[Tier], cost: EngineStepCost, prompt_len: int) -> dict[str, TierSLO]:
@@ -161,15 +161,13 @@ def local_schedulers(cfg: DictConfig, plan: ClusterPlan, profiles: ProfileTable,
             for g in plan.groups]
 
 
-def static_planner(cfg: DictConfig) -> StaticTPPlanner | SplitPlanner:
-    """The policy's planner, where it is one the engine's instances can run: a static TP or
-    split plan (mixed prefill and decode, no live-migration balancer)."""
-    planner = instantiate(cfg.policy.planner) if cfg.policy.get("planner") else None
+def static_planner(cfg: DictConfig, planner: object) -> StaticTPPlanner | SplitPlanner:
+    """`planner` (the policy's), where it is a plan the engine's fixed instances run: static
+    TP or split (mixed prefill and decode, no live-migration balancer)."""
     if not isinstance(planner, (StaticTPPlanner, SplitPlanner)) or cfg.policy.get("balancer"):
         raise ConfigError("policy", f"backend=engine runs static TP and split plans (static_tp, "
-                          f"static_tp_slo, split): the Nitsum planner needs SLO-safe rate "
-                          f"profiles of this engine, and regrouping instances, disaggregation "
-                          f"and migration are not built; got {cfg.policy.name!r}")
+                          f"static_tp_slo, split) and Nitsum's planner; disaggregation and the "
+                          f"migration balancer are not built; got {cfg.policy.name!r}")
     return planner
 
 
@@ -287,7 +285,7 @@ def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path)
     planner = instantiate(cfg.policy.planner) if cfg.policy.get("planner") else None
     if isinstance(planner, NitsumPlanner):
         return run_nitsum_engine(cfg, planner, w, tiers, out)
-    planner = static_planner(cfg)
+    planner = static_planner(cfg, planner)
     try:
         switch_at = {float(t): int(tp) for t, tp in b.switch_at}
     except (TypeError, ValueError):

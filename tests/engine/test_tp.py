@@ -282,10 +282,7 @@ def _run_regrouped(eng, prompts, max_tokens, plan):
     for k in range(10_000):
         if k in todo:
             new_tp = todo.pop(k)
-            width = max(new_tp, eng.tp)
-            for i in range(eng.num_instances):
-                if i * eng.tp % width:
-                    eng.move_all(i, i * eng.tp // width * width // eng.tp)
+            eng.vacate(new_tp)
             eng.switch_tp(new_tp)
         busy = [i for i in range(eng.num_instances) if eng.has_unfinished(i)]
         if not busy and not todo:

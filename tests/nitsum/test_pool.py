@@ -157,29 +157,37 @@ def test_wait_queue_orders_feasible_first_then_late_by_arrival():
     assert [fifo.pop(0.0) for _ in range(4)] == [3, 0, 1, 2] and fifo.peek(0.0) is None
 
 
-def test_best_effort_requests_wait_behind_feasible_ones(tmp_path):
-    """One TP-1 group for tier fast; bulk (no targets) is best effort. A burst of bulk
-    requests fills the batch, then fast ones arrive: with preemption they take best-effort
-    slots at once; without it they wait behind the bulk requests."""
+N_BULK, N_FAST = 300, 5
+
+
+def _burst_run(local, path):
+    """One TP-1 Nitsum group for tier fast; a burst of N_BULK best-effort bulk requests, then
+    N_FAST fast ones at 20 ms. The run's records and stats."""
     from toolkit.plan.dispatch import NitsumDispatch
     from toolkit.plan.nitsum import NitsumPlanner
 
-    n_bulk, n_fast = 300, 5
-    t = np.concatenate([np.linspace(0.0, 0.01, n_bulk), np.full(n_fast, 0.02)])
-    tier = np.concatenate([np.ones(n_bulk, int), np.zeros(n_fast, int)])
+    t = np.concatenate([np.linspace(0.0, 0.01, N_BULK), np.full(N_FAST, 0.02)])
+    tier = np.concatenate([np.ones(N_BULK, int), np.zeros(N_FAST, int)])
     w = TieredWorkload(t, np.full(len(t), 500), np.full(len(t), 50), tier, ("fast", "bulk"))
     setup = pool_setup("llama3-8b", "h200", (1,), True)
     slos, prof = slos_and_profiles(setup, TIERS, w)
+    pool = TieredPool(setup, NitsumPlanner(tp_levels=(1,)), NitsumDispatch(), local, slos,
+                      prof, 1)
+    stats = pool.run(w, path)
+    return pd.read_parquet(path), stats
+
+
+def test_best_effort_requests_wait_behind_feasible_ones(tmp_path):
+    """The burst with no reserve: the bulk requests fill the batch, then fast ones arrive:
+    with preemption they take best-effort
+    slots at once; without it they wait behind the bulk requests."""
     firsts = {}
     for preempt in (True, False):
         local = SLOAwareLocal(max_batch=16, preempt_best_effort=preempt, reserve=0.0)
-        pool = TieredPool(setup, NitsumPlanner(tp_levels=(1,)), NitsumDispatch(), local, slos,
-                          prof, 1)
-        stats = pool.run(w, tmp_path / f"b{preempt}.parquet")
-        df = pd.read_parquet(tmp_path / f"b{preempt}.parquet")
+        df, stats = _burst_run(local, tmp_path / f"b{preempt}.parquet")
         fast, bulk = df[df.tier == "fast"], df[df.tier == "bulk"]
         firsts[preempt] = fast["first_token_s"].max()
-        assert len(df) == n_bulk + n_fast and np.isfinite(df["finish_s"]).all()
+        assert len(df) == N_BULK + N_FAST and np.isfinite(df["finish_s"]).all()
     assert firsts[True] < 0.5 < bulk["first_token_s"].median() < firsts[False]
     assert stats.num_preempted == 0
 
@@ -189,24 +197,12 @@ def test_reserve_keeps_slots_for_feasible_arrivals(tmp_path):
     fast requests join the batch at once (their first tokens come before any bulk request
     finishes); the fifth finds the batch full, misses its deadline in the
     queue and, late, waits by arrival behind the bulk requests queued before it."""
-    from toolkit.plan.dispatch import NitsumDispatch
-    from toolkit.plan.nitsum import NitsumPlanner
-
     local = SLOAwareLocal(max_batch=16, reserve=0.25)
     assert (local.best_effort_cap(16), local.best_effort_cap(3)) == (12, 3)
     assert SLOAwareLocal(reserve=0.0).best_effort_cap(16) == 16
     with pytest.raises(ValueError, match="reserve"):
         SLOAwareLocal(reserve=1.0)
-    n_bulk, n_fast = 300, 5
-    t = np.concatenate([np.linspace(0.0, 0.01, n_bulk), np.full(n_fast, 0.02)])
-    tier = np.concatenate([np.ones(n_bulk, int), np.zeros(n_fast, int)])
-    w = TieredWorkload(t, np.full(len(t), 500), np.full(len(t), 50), tier, ("fast", "bulk"))
-    setup = pool_setup("llama3-8b", "h200", (1,), True)
-    slos, prof = slos_and_profiles(setup, TIERS, w)
-    pool = TieredPool(setup, NitsumPlanner(tp_levels=(1,)), NitsumDispatch(), local, slos,
-                      prof, 1)
-    pool.run(w, tmp_path / "r.parquet")
-    df = pd.read_parquet(tmp_path / "r.parquet")
+    df, _ = _burst_run(local, tmp_path / "r.parquet")
     fast = np.sort(df[df.tier == "fast"]["first_token_s"].to_numpy())
     bulk = df[df.tier == "bulk"]
     first_bulk_done = bulk["finish_s"].min()

@@ -73,3 +73,13 @@ class Planner(ABC):
         """The plan for the next window (default: keep the current one)."""
         assert view.plan is not None
         return view.plan
+
+
+def describe(plan: ClusterPlan) -> str:
+    """'tp x count tier/role' terms, e.g. '2x3 interactive, 1x2 *'."""
+    counts: dict[tuple[int, str, str], int] = {}
+    for g in plan.groups:
+        key = (g.tp, g.tier or "*", g.role)
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{tp}x{c} {tier}" + ("" if role == "mixed" else f"/{role}")
+                     for (tp, tier, role), c in counts.items())

@@ -94,8 +94,9 @@ class LocalScheduler(ABC):
         """Called with the sequences admitted by `schedule`, in admission order."""
 
     def admit_limit(self, seq: Seq) -> int:
-        """The most sequences the batch may hold when `seq` joins it (called in `order`'s
-        order; admission stops at the first sequence that may not join)."""
+        """The most sequences the batch may hold when `seq` joins it, at most `max_running`
+        (called in `order`'s order; admission stops at the first sequence that may not
+        join)."""
         return self.max_running
 
     def select_victim(self, decoding: list[Seq]) -> Seq:
@@ -137,7 +138,7 @@ class LocalScheduler(ABC):
             return  # nothing can be admitted: skip ordering (and its prefix matches)
         prefill, admitted = batch.prefill, batch.admitted
         for seq in self.order(waiting, kv):
-            if num_running + len(admitted) >= min(max_running, self.admit_limit(seq)):
+            if num_running + len(admitted) >= self.admit_limit(seq):
                 return
             if not chunk and prefill and seq.prefill_len > budget:
                 return

@@ -55,8 +55,10 @@ class TieredScheduler(LocalScheduler):
         self._now = self.clock()
         if not self.local.slo_aware:
             return sorted(waiting, key=FCFS_KEY)
-        due = sorted((s for s in waiting if self._feasible(s)), key=deadline_s)
-        rest = sorted((s for s in waiting if not self._feasible(s)), key=FCFS_KEY)
+        timed = [(deadline_s(s), s) for s in waiting]
+        due = [s for d, s in sorted(((d, s) for d, s in timed if self._now <= d < math.inf),
+                                    key=lambda x: x[0])]
+        rest = sorted((s for d, s in timed if not self._now <= d < math.inf), key=FCFS_KEY)
         return due + rest
 
     def admit_limit(self, seq: Seq) -> int:

@@ -20,13 +20,12 @@ import numpy as np
 from toolkit.cost.base import CostModel
 from toolkit.cost.specs import ModelSpec
 from toolkit.cost.tp import ALLREDUCE_BUS_BYTES_PER_S, TPSwitchCost
-from toolkit.plan.base import ClusterPlan, ClusterView, GroupSpec, Planner
+from toolkit.plan.base import ClusterPlan, ClusterView, GroupSpec, Planner, describe
 from toolkit.plan.capacity import ProfileTable, safe_batch
 from toolkit.plan.dispatch import Dispatcher, GroupLoad, LocalPolicy
 from toolkit.plan.migrate import MigrationBalancer
 from toolkit.sim.tp_group import RequestState, SimGroup, WaitQueue, records_frame
 from toolkit.sim.tp_moves import (
-    describe,
     hand_over,
     handoff_arrives,
     migrate,

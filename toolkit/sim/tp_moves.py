@@ -1,6 +1,6 @@
 """How requests move inside the simulated pool outside the normal batch flow: a
 prefill group handing over to a decode group (disaggregation), the balancer's live
-migration, the preemption of best-effort requests; and the plan helpers."""
+migration, the preemption of best-effort requests."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import heapq
 import math
 from typing import TYPE_CHECKING
 
-from toolkit.plan.base import ClusterPlan
 from toolkit.sim.tp_group import SimGroup
 
 if TYPE_CHECKING:
@@ -77,13 +76,3 @@ def migrate(pool: TieredPool, src: SimGroup, dst: SimGroup) -> None:
     pool.seq += 1
     heapq.heappush(pool.heap, (pool.now + pool.balancer.downtime_s, pool.seq, -1 - r, 0))
     pool._start(src, pool.now)
-
-
-def describe(plan: ClusterPlan) -> str:
-    """'tp x count tier/role' terms, e.g. '2x3 interactive, 1x2 *'."""
-    counts: dict[tuple[int, str, str], int] = {}
-    for g in plan.groups:
-        key = (g.tp, g.tier or "*", g.role)
-        counts[key] = counts.get(key, 0) + 1
-    return ", ".join(f"{tp}x{c} {tier}" + ("" if role == "mixed" else f"/{role}")
-                     for (tp, tier, role), c in counts.items())

@@ -53,8 +53,7 @@ class TPEngine:
                 raise ValueError(f"tiled: tp={tp} must divide world_size={world_size}")
             num_instances = world_size // tp
         spec, self._tmp = _make_spec(model, world_size, tp, num_instances, backend,
-                                     init_method, num_threads, timeout_s, engine_options)
-        spec.tiled = tiled
+                                     init_method, num_threads, timeout_s, tiled, engine_options)
         self._spec = spec
         self.world_size, self.num_instances, self.tp = world_size, num_instances, tp
         self.timeout_s = timeout_s
@@ -179,10 +178,8 @@ class TPEngine:
             raise ValueError(f"tp={new_tp} is not one of this world's levels {self._spec.tp_levels()}")
         if new_tp == old_tp:
             return SwitchStats(old_tp, new_tp, 0.0, 0, 0)
-        width = max(old_tp, new_tp)
         old_leaders = list(range(0, world, old_tp))
-        vanishing = [r // old_tp for r in old_leaders if r % width]
-        busy = [i for i in vanishing if self.has_unfinished(i)]
+        busy = [i for i in self._vanishing(new_tp) if self.has_unfinished(i)]
         if busy:
             raise ValueError(f"instances {busy} would vanish at tp={new_tp} with requests "
                              f"on them: move them first (move_all)")
@@ -201,6 +198,20 @@ class TPEngine:
         self.tp, self.num_instances = new_tp, world // new_tp
         self._leaders[:] = new_leaders
         return reply[1]
+
+    def _vanishing(self, new_tp: int) -> dict[int, int]:
+        """Tiled: {instance that would vanish at `new_tp`: the surviving instance of its
+        block of max(tp, new_tp) ranks}."""
+        width = max(self.tp, new_tp)
+        return {i: i * self.tp // width * width // self.tp
+                for i in range(self.num_instances) if i * self.tp % width}
+
+    def vacate(self, new_tp: int) -> list[str]:
+        """Tiled: move the requests of every instance that would vanish at `new_tp` onto the
+        surviving instance of its block (`move_all`), so that `switch_tp(new_tp)` can run;
+        their ids."""
+        return [rid for src, dst in self._vanishing(new_tp).items()
+                for rid in self.move_all(src, dst)]
 
     def move_all(self, src: int, dst: int) -> list[str]:
         """Move every request of instance `src` to `dst`: decoding ones with their KV
@@ -292,7 +303,7 @@ class TPEngine:
 
 def _make_spec(model: str | Path | ModelConfig, world_size: int, tp: int, num_instances: int,
                backend: str, init_method: str | None, num_threads: int, timeout_s: float,
-               options: dict[str, Any]) -> tuple[WorkerSpec, str | None]:
+               tiled: bool, options: dict[str, Any]) -> tuple[WorkerSpec, str | None]:
     bad = [k for k in _UNSUPPORTED if options.get(k) is not None]
     if bad:
         raise ValueError(f"TPEngine does not support {bad}")
@@ -312,7 +323,7 @@ def _make_spec(model: str | Path | ModelConfig, world_size: int, tp: int, num_in
         tmp = tempfile.mkdtemp(prefix="tp-engine-")
         init_method = f"file://{tmp}/rendezvous"
     return WorkerSpec(config, cfg, world_size, tp, num_instances, backend, init_method,
-                      timeout_s, num_threads), tmp
+                      timeout_s, num_threads, tiled), tmp
 
 
 def _raise_error(reply: tuple[str, Any]) -> None:
