@@ -208,3 +208,52 @@ def test_reserve_keeps_slots_for_feasible_arrivals(tmp_path):
     first_bulk_done = bulk["finish_s"].min()
     assert (fast[:4] < first_bulk_done).all()
     assert fast[4] > bulk["first_token_s"].median()
+
+
+class SwapTiersAt(Planner):
+    """One TP-1 group per tier, their tiers swapped at `at_s` (same GPUs, same width)."""
+
+    interval_s = 1.0
+
+    def __init__(self, at_s: float) -> None:
+        self.at_s = at_s
+
+    def initial(self, num_gpus, tiers):
+        return ClusterPlan((GroupSpec(1, "bulk"), GroupSpec(1, "fast")))
+
+    def replan(self, view):
+        if view.now_s >= self.at_s:
+            return ClusterPlan((GroupSpec(1, "fast"), GroupSpec(1, "bulk")))
+        return view.plan
+
+
+class Fixed(Planner):
+    interval_s = 1.0
+
+    def __init__(self, plan: ClusterPlan) -> None:
+        self.plan = plan
+
+    def initial(self, num_gpus, tiers):
+        return self.plan
+
+    def replan(self, view):
+        return self.plan
+
+
+def test_a_group_given_another_tier_takes_that_tiers_batch(tmp_path):
+    """Tiers swapped on idle groups before any arrival: every record equals the run laid out
+    that way from the start (a kept group once carried its old tier's SLO-safe batch, so the
+    bulk group stayed capped at fast's batch)."""
+    t = 3.0 + np.linspace(0.0, 0.05, 400)
+    tier = np.arange(400) % 2
+    w = TieredWorkload(t, np.full(400, 500), np.full(400, 200), tier, ("fast", "bulk"))
+    runs = {}
+    for name, planner in (("swap", SwapTiersAt(1.0)),
+                          ("fixed", Fixed(ClusterPlan((GroupSpec(1, "fast"),
+                                                       GroupSpec(1, "bulk")))))):
+        df, stats, _ = _run(w, planner, tmp_path, name, local=SLOAwareLocal(reserve=0.0),
+                            gpus=2)
+        runs[name] = df.reset_index(drop=True)
+    assert stats.num_reconfigurations == 0
+    pd.testing.assert_frame_equal(runs["swap"].drop(columns="group"),
+                                  runs["fixed"].drop(columns="group"))

@@ -29,6 +29,21 @@ def test_slos_are_multiples_of_unloaded_tp1_latency():
     assert math.isinf(slo["background"].ttft_s) and not slo["background"].has_target
 
 
+@pytest.mark.parametrize("levels", [(1, 2, 4, 8), (2,), (4, 8)])
+def test_a_pools_slos_stay_tp1_multiples_whatever_its_tp_levels(levels):
+    """A pool without TP 1 once took its narrowest level as the SLO basis (at TP 2 every
+    target shrank by about 40%)."""
+    from toolkit.sim.tp_setup import pool_setup, slos_and_profiles
+
+    w = TieredWorkload(np.arange(5.0), np.array([100, 300, 500, 700, 900]),
+                       np.array([10, 30, 50, 70, 90]), np.array([0, 1, 2, 0, 1]),
+                       ("interactive", "relaxed", "background"))
+    slos, _ = slos_and_profiles(pool_setup("llama3-8b", "h200", levels, True), TIERS, w)
+    cost = TPCostModel(tp=1)
+    assert slos["interactive"].ttft_s == pytest.approx(3 * cost.prefill_s(500))
+    assert slos["relaxed"].tpot_s == pytest.approx(5 * cost.decode_s(1, 525))
+
+
 @pytest.mark.parametrize("bad", [
     [Tier("a", 0.5), Tier("a", 0.5)],
     [Tier("a", 0.5), Tier("b", 0.4)],

@@ -38,7 +38,8 @@ from toolkit.workloads.tiers import TieredWorkload, TierSLO
 @dataclass
 class PoolSetup:
     """What the pool is made of: per-TP cost models and KV capacities (tokens per group),
-    the model (for switch and handoff bytes), and how it reconfigures."""
+    the model (for switch and handoff bytes), and how it reconfigures. `slo_basis`: the
+    TP-1 cost model the tiers' SLOs are multiples of (TP 1 may not be among `costs`)."""
 
     costs: Mapping[int, CostModel]
     kv_tokens: Mapping[int, int]
@@ -46,6 +47,7 @@ class PoolSetup:
     switch: TPSwitchCost = field(default_factory=TPSwitchCost)
     chunk_tokens: int = 2048
     link_bytes_per_s: float = ALLREDUCE_BUS_BYTES_PER_S
+    slo_basis: CostModel | None = None
 
 
 @dataclass
@@ -281,9 +283,16 @@ class TieredPool:
     def new_group(self, gpu_start: int, spec: GroupSpec) -> SimGroup:
         """A fresh group object for `spec` at `gpu_start`."""
         self.next_gid += 1
-        safe = safe_batch(self.profiles, spec, list(self.names), self.slos)
         queue = WaitQueue(self.rs.deadline if self.local.slo_aware else None, self.rs.arrival)
         g = SimGroup(self.next_gid, gpu_start, spec, self.setup.costs[spec.tp],
-                     self.setup.kv_tokens[spec.tp], safe, self.setup.chunk_tokens, queue)
-        g.safe_rate = self.profiles.rate(spec.tier, spec.tp) if spec.tier in self.names else 0.0
+                     self.setup.kv_tokens[spec.tp], 0, self.setup.chunk_tokens, queue)
+        self.retarget(g, spec)
         return g
+
+    def retarget(self, g: SimGroup, spec: GroupSpec) -> None:
+        """Give `g` (of `spec`'s width) `spec`'s tier and role, with that tier's SLO-safe
+        batch and rate."""
+        assert g.spec.tp == spec.tp
+        g.spec = spec
+        g.safe_batch = safe_batch(self.profiles, spec, list(self.names), self.slos)
+        g.safe_rate = self.profiles.rate(spec.tier, spec.tp) if spec.tier in self.names else 0.0

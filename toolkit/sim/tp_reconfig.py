@@ -25,9 +25,7 @@ def apply_plan(pool: TieredPool, plan: ClusterPlan, initial: bool) -> None:
     for spec in plan.groups:
         g = old.get(start)
         if g is not None and g.spec.tp == spec.tp and not initial:
-            g.spec = spec
-            g.safe_rate = (pool.profiles.rate(spec.tier, spec.tp)
-                           if spec.tier in pool.names else 0.0)
+            pool.retarget(g, spec)
             del old[start]
         else:
             g = pool.new_group(start, spec)

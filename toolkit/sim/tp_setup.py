@@ -22,20 +22,23 @@ def pool_setup(model: str, gpu: str, tp_levels: Sequence[int], full_weights: boo
     model, so a group of t GPUs has t times one GPU's KV room beside a full copy; otherwise
     each GPU holds its 1/t shard (the static systems)."""
     costs = {t: TPCostModel(model, gpu, t, small_batch_gain=small_batch_gain, **cost_options)
-             for t in tp_levels}
+             for t in {1, *tp_levels}}
+    basis = costs[1]
+    costs = {t: costs[t] for t in tp_levels}
     kv = {t: t * kv_capacity_tokens(model, gpu, 1) if full_weights
           else kv_capacity_tokens(model, gpu, t) for t in tp_levels}
     return PoolSetup(costs, kv, get_model_spec(model), switch or TPSwitchCost(),
-                     chunk_tokens)
+                     chunk_tokens, slo_basis=basis)
 
 
 def slos_and_profiles(setup: PoolSetup, tiers: Sequence[Tier], w: TieredWorkload,
                       max_batch: int = 256) -> tuple[dict[str, TierSLO], ProfileTable]:
-    """SLOs from the TP-1 model at the workload's median prompt and context; profiles at its
-    mean prompt and output."""
+    """SLOs from the TP-1 model at the workload's median prompt and context (whatever TP
+    levels the pool has); profiles at its mean prompt and output."""
     ref_prompt = int(np.median(w.prompt_len))
     ref_ctx = int(np.median(w.prompt_len + w.output_len / 2))
-    slos = resolve_slos(tiers, setup.costs[min(setup.costs)], ref_prompt, ref_ctx)
+    basis = setup.slo_basis if setup.slo_basis is not None else setup.costs[1]
+    slos = resolve_slos(tiers, basis, ref_prompt, ref_ctx)
     table = ProfileTable.build(setup.costs, slos, float(w.prompt_len.mean()),
                                float(w.output_len.mean()), setup.kv_tokens, max_batch)
     return slos, table
