@@ -270,6 +270,23 @@ def reserve_sensitivity(results_dir: str | Path, quick: bool,
     return _with_tiers(df, labels).assign(reserve=df["run"].map(reserve_of).to_numpy())
 
 
+def starvation_sensitivity(results_dir: str | Path, quick: bool) -> pd.DataFrame:
+    """Nitsum's goodput, plan changes and per-tier attainment when its planner compares a
+    new plan with the current one by plain goodput (the config's choice) or by
+    starvation-weighted goodput (`policy.planner.weigh_starvation`), at the loads past
+    saturation (one in quick mode)."""
+    loads = [160] if quick else [200, 240, 280]
+    named, labels, weighed = {}, {}, {}
+    for weigh in (False, True):
+        for rps in loads:
+            run = f"starvation/w{int(weigh)}/rps{rps}"
+            named[run] = ["policy=nitsum", f"policy.planner.weigh_starvation={str(weigh).lower()}",
+                          f"workload.rps={rps}", *quick_overrides(quick)]
+            labels[run], weighed[run] = ("Nitsum", rps), weigh
+    df = points(results_dir, named)
+    return _with_tiers(df, labels).assign(weigh_starvation=df["run"].map(weighed).to_numpy())
+
+
 ENGINE_POLICIES = {
     "vanilla (static TP1)": ["policy=static_tp"],
     "static TP1, SLO-aware": ["policy=static_tp_slo"],

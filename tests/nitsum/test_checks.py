@@ -98,6 +98,19 @@ def test_reserve_checks():
                   "Nitsum goodput at the top load, reserve 0.25 over none") is None
 
 
+def test_starvation_checks():
+    rows = [{"rps": rps, "weigh_starvation": w, "goodput_rps": g, "attain_a": a, "attain_b": 0.7}
+            for rps in (200, 280) for w, g, a in ((False, 120.0, 0.2), (True, 90.0, 0.3))]
+    df = pd.DataFrame(rows)
+    t = checks.starvation_checks(df)
+    assert list(t["kind"]) == ["paper"] * 2
+    assert list(t["value"]) == pytest.approx([10.0, 0.75])  # 30% - 20%; 90 / 120
+    assert list(t["holds"]) == [True, False]
+    flipped = df.assign(weigh_starvation=~df["weigh_starvation"])
+    assert list(checks.starvation_checks(flipped)["holds"]) == [False, True]
+    assert_claims(t)  # reported, never asserted
+
+
 def test_engine_load_checks():
     df = pd.DataFrame([{"policy": p, "rps": r, "goodput_rps": g * r}
                        for p, g in (("Nitsum", 16.0), ("split", 7.0), ("static", 10.0))

@@ -82,6 +82,22 @@ def test_nitsum_changes_plan_only_for_more_goodput():
     assert {g.tp for g in fixed.initial(4, ["a"]).groups} == {2}
 
 
+def test_starvation_weighted_comparison_by_hand():
+    """Two TP-1 GPUs on tier a (20 req/s each, demand 40, all served); tier b (10 req/s per
+    GPU) gets 10 req/s and has 2 served: starvation 10 / 2 = 5, capped at 4. The greedy gives
+    b one GPU (10 x 4 = 40 beats a's 20). Unweighted, that plan's 20 + 10 = 30 loses to the
+    current 40; weighted, 20 + 4 x 10 = 60 beats 1.05 x 40."""
+    view = ClusterView(1.0, 2, {"a": 40.0, "b": 10.0}, {"a": 40.0, "b": 2.0},
+                       ClusterPlan((GroupSpec(1, "a"), GroupSpec(1, "a"))))
+    got = {}
+    for weigh in (False, True):
+        p = NitsumPlanner(tp_levels=(1,), smoothing_s=0, weigh_starvation=weigh)
+        p.bind(_table({"a": {1: 20}, "b": {1: 10}}))
+        p.initial(2, ["a", "b"])
+        got[weigh] = sorted(g.tier for g in p.replan(view).groups)
+    assert got == {False: ["a", "a"], True: ["a", "b"]}
+
+
 def test_safe_batch_by_role():
     from toolkit.plan.capacity import safe_batch
 

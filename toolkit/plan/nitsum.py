@@ -10,7 +10,10 @@ Choices where the notes are silent: arrival and served rates are smoothed over a
 `smoothing_s` seconds (an exponential moving average of the per-window counts); a new plan
 replaces the current one only when its estimated goodput beats the current plan's by
 `hysteresis` (relative); the starvation ratio is capped at `max_starvation`; groups are laid
-out widest first so that groups of equal width keep their GPUs across plans."""
+out widest first so that groups of equal width keep their GPUs across plans. The comparison
+with the current plan counts goodput unweighted: with `weigh_starvation`, each tier's share
+is multiplied by its starvation ratio, as in the allocation (a plan that shifts GPUs to a
+starved tier then replaces the current one more readily; the Fig. 9 notebook shows both)."""
 
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ class NitsumPlanner(Planner):
 
     def __init__(self, tp_levels: Sequence[int] = (1, 2, 4, 8), dynamic_tp: bool = True,
                  tp: int = 1, interval_s: float = 1.0, hysteresis: float = 0.05,
-                 max_starvation: float = 4.0, smoothing_s: float = 10.0) -> None:
+                 max_starvation: float = 4.0, smoothing_s: float = 10.0,
+                 weigh_starvation: bool = False) -> None:
         if not tp_levels or any(t < 1 or t & (t - 1) for t in tp_levels):
             raise ConfigError("tp_levels", f"need powers of two, got {list(tp_levels)}")
         if interval_s <= 0 or hysteresis < 0 or max_starvation < 1 or smoothing_s < 0:
@@ -37,6 +41,7 @@ class NitsumPlanner(Planner):
         self._served: dict[str, float] = {}
         self.levels = sorted(tp_levels) if dynamic_tp else [tp]
         self.interval_s, self.hysteresis, self.max_starvation = interval_s, hysteresis, max_starvation
+        self.weigh_starvation = weigh_starvation
         self.profiles: ProfileTable | None = None
         self.tiers: list[str] = []
 
@@ -64,7 +69,9 @@ class NitsumPlanner(Planner):
         new = self.allocate(view.num_gpus, demand, starve)
         if view.plan is None or new == view.plan:
             return new
-        if self.goodput(new, demand) > (1 + self.hysteresis) * self.goodput(view.plan, demand):
+        weight = starve if self.weigh_starvation else None
+        if (self.goodput(new, demand, weight)
+                > (1 + self.hysteresis) * self.goodput(view.plan, demand, weight)):
             return new
         return view.plan
 
@@ -106,11 +113,14 @@ class NitsumPlanner(Planner):
             left -= tp
         return extra
 
-    def goodput(self, plan: ClusterPlan, demand: dict[str, float]) -> float:
-        """Estimated goodput of `plan`: each tier's capacity capped at its demand."""
+    def goodput(self, plan: ClusterPlan, demand: dict[str, float],
+                weight: dict[str, float] | None = None) -> float:
+        """Estimated goodput of `plan`: each tier's capacity capped at its demand (times its
+        `weight`, if given)."""
         assert self.profiles is not None
         cap = {t: 0.0 for t in self.tiers}
         for g in plan.groups:
             if g.tier in cap:
                 cap[g.tier] += self.profiles.rate(g.tier, g.tp)
-        return sum(min(cap[t], demand.get(t, 0.0)) for t in self.tiers)
+        w = weight or {}
+        return sum(w.get(t, 1.0) * min(cap[t], demand.get(t, 0.0)) for t in self.tiers)
