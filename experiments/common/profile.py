@@ -39,13 +39,22 @@ def profile_path(out: Path) -> Path:
 
 def sim_errors(df: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
     """Per group of `keys`: each metric on the engine and on the simulator (`backend` column)
-    and the simulator's relative error in percent."""
+    and the simulator's relative error in percent. Where the engine ran the same point
+    several times, `engine` is their mean and `engine_spread_pct` their range over that mean
+    (the engine's own run-to-run spread; NaN for a single run)."""
     rows = []
     for group, part in df.groupby(list(keys)):
         group = group if isinstance(group, tuple) else (group,)
-        by = part.set_index("backend")
+        engine, sim = part[part["backend"] == "engine"], part[part["backend"] == "sim"]
+        if len(sim) != 1 or engine.empty:
+            raise ValueError(f"{dict(zip(keys, group))}: need one simulator row and at least "
+                             f"one engine row, got {len(sim)} and {len(engine)}")
         for m in metrics:
-            real, sim = float(by.loc["engine", m]), float(by.loc["sim", m])
-            rows.append({**dict(zip(keys, group)), "metric": m, "engine": real, "sim": sim,
-                         "error_pct": 100.0 * (sim - real) / real if real else float("nan")})
+            runs = engine[m].astype(float)
+            real, s = float(runs.mean()), float(sim[m].iloc[0])
+            spread = 100.0 * float(runs.max() - runs.min()) / real if len(runs) > 1 and real \
+                else float("nan")
+            rows.append({**dict(zip(keys, group)), "metric": m, "engine": real, "sim": s,
+                         "error_pct": 100.0 * (s - real) / real if real else float("nan"),
+                         "engine_runs": len(runs), "engine_spread_pct": spread})
     return pd.DataFrame(rows)
