@@ -57,6 +57,9 @@ class PlanControl:
     def finished(self, tier: str) -> None:
         self.counts[tier][1] += 1
 
+    def started(self, r: int) -> None:
+        pass
+
     def tick(self, now: float) -> None:
         if now < self.next_tick:
             return

@@ -1,9 +1,10 @@
 """Nitsum on the toolkit's engine (`backend=engine`): the workload replayed open-loop on
 a `TPEngine` (gloo ranks, full weights per rank).
 
-- Static plans (static_tp, static_tp_slo, split) lay instances of `cluster.tp` ranks over
-  the world, and the policy's own dispatcher (the object the simulator calls) picks an
-  instance for each request. With `backend.switch_at`, one instance of a static-TP plan
+- Static plans (static_tp, static_tp_slo, split, disagg, migrate) lay instances of
+  `cluster.tp` ranks over the world, and the policy's own dispatcher (the object the
+  simulator calls) picks an instance for each request; disaggregation's hand-overs and the
+  balancer's migrations move requests live between them (`experiments.nitsum.engine_moves`). With `backend.switch_at`, one instance of a static-TP plan
   spans the world (starting at `cluster.tp`, ranks past it idle) and switches TP live at
   the given times.
 - Nitsum's planner re-plans a tiled world of two ranks every window and regroups it live
@@ -32,6 +33,7 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from experiments.nitsum.engine_moves import Moves
 from experiments.nitsum.engine_tp import VOCAB, llama_shaped
 from toolkit.core import ConfigError
 from toolkit.cost.base import BatchShape, CostModel
@@ -41,7 +43,7 @@ from toolkit.plan.base import ClusterPlan, GroupSpec
 from toolkit.plan.capacity import ProfileTable, safe_batch
 from toolkit.plan.dispatch import Dispatcher, GroupLoad, LocalPolicy
 from toolkit.plan.nitsum import NitsumPlanner
-from toolkit.plan.static import SplitPlanner, StaticTPPlanner
+from toolkit.plan.static import DisaggPlanner, SplitPlanner, StaticTPPlanner
 from toolkit.sched.tiered import TieredScheduler
 from toolkit.workloads.tiers import Tier, TieredWorkload, TierSLO
 
@@ -161,17 +163,17 @@ def local_schedulers(cfg: DictConfig, plan: ClusterPlan, profiles: ProfileTable,
             for g in plan.groups]
 
 
-def static_planner(cfg: DictConfig, planner: object) -> StaticTPPlanner | SplitPlanner:
+def static_planner(cfg: DictConfig, planner: object) -> StaticTPPlanner | SplitPlanner | DisaggPlanner:
     """`planner` (the policy's), where it is a plan the engine's fixed instances run: static
-    TP or split (mixed prefill and decode, no live-migration balancer)."""
-    if not isinstance(planner, (StaticTPPlanner, SplitPlanner)) or cfg.policy.get("balancer"):
-        raise ConfigError("policy", f"backend=engine runs static TP and split plans (static_tp, "
-                          f"static_tp_slo, split) and Nitsum's planner; disaggregation and the "
-                          f"migration balancer are not built; got {cfg.policy.name!r}")
+    TP (with or without the migration balancer), split or prefill/decode disaggregation."""
+    if not isinstance(planner, (StaticTPPlanner, SplitPlanner, DisaggPlanner)):
+        raise ConfigError("policy", f"backend=engine runs static TP, split, disaggregation and "
+                          f"the migration balancer (static_tp, static_tp_slo, split, disagg, "
+                          f"migrate) and Nitsum's planner; got {cfg.policy.name!r}")
     return planner
 
 
-def static_plan(cfg: DictConfig, planner: StaticTPPlanner | SplitPlanner,
+def static_plan(cfg: DictConfig, planner: StaticTPPlanner | SplitPlanner | DisaggPlanner,
                 tiers: list[Tier]) -> ClusterPlan:
     """`planner`'s plan over `backend.world_size` ranks, every group at `cluster.tp`."""
     plan = planner.initial(int(cfg.backend.world_size), [t.name for t in tiers])
@@ -215,6 +217,12 @@ class Instances:
     def done(self, r: int) -> None:
         self.groups[self.where.pop(r)].load -= 1
 
+    def move(self, r: int, dst: int) -> None:
+        """Request `r` now lives on instance `dst`."""
+        self.groups[self.where[r]].load -= 1
+        self.groups[dst].load += 1
+        self.where[r] = dst
+
     def busy(self) -> list[int]:
         return [g.index for g in self.groups if g.load > 0]
 
@@ -223,6 +231,7 @@ class Control(Protocol):
     """What the replay tells a run-time controller (the Nitsum planner's, on the engine)."""
 
     def arrived(self, tier: str) -> None: ...
+    def started(self, r: int) -> None: ...
     def finished(self, tier: str) -> None: ...
     def tick(self, now: float) -> None: ...
 
@@ -233,7 +242,8 @@ def replay(eng: TPEngine, w: TieredWorkload, inst: Instances, switch_at: dict[fl
     """Serve `w` in wall-clock time; first-token and finish times (s from the start), the
     instance each request was placed on, and the switches made. A request goes with its
     tier's TTFT target unless it has none or the dispatcher placed it as best effort.
-    `control` sees every arrival and completion and ticks between steps."""
+    `control` sees every arrival, first token (of a request that goes on) and completion,
+    and ticks between steps."""
     rng = np.random.default_rng(seed)
     prompts = [rng.integers(3, VOCAB, int(p)).tolist() for p in w.prompt_len]
     n, i = len(w), 0
@@ -267,7 +277,8 @@ def replay(eng: TPEngine, w: TieredWorkload, inst: Instances, switch_at: dict[fl
         for step_outs in outs.values():
             for o in step_outs:
                 r = int(o.request_id)
-                if o.new_token_ids and math.isnan(first[r]):
+                started = bool(o.new_token_ids) and math.isnan(first[r])
+                if started:
                     first[r] = t
                 if o.finish_reason is not None:
                     finish[r] = t
@@ -275,6 +286,8 @@ def replay(eng: TPEngine, w: TieredWorkload, inst: Instances, switch_at: dict[fl
                     eng.output(o.request_id, forget=True)
                     if control is not None:
                         control.finished(w.tier_names[w.tier[r]])
+                elif started and control is not None:
+                    control.started(r)
     return first, finish, where, switches
 
 
@@ -305,6 +318,9 @@ def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path)
     if switch_at and getattr(instantiate(cfg.policy.local), "slo_aware", False):
         raise ConfigError("backend.switch_at", "the SLO-safe batch is measured at one TP level; "
                           "live switches run with an SLO-unaware local policy (policy=static_tp)")
+    if switch_at and (cfg.policy.get("balancer") or isinstance(planner, DisaggPlanner)):
+        raise ConfigError("backend.switch_at", "live TP switches run one instance: no "
+                          "disaggregation or migration between instances")
     inst = Instances(plan, instantiate(cfg.policy.dispatch))
     median = int(np.median(w.prompt_len))
     # one instance starts at TP 1 (the SLO base) and then switches to cluster.tp
@@ -319,9 +335,17 @@ def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path)
             eng.switch_tp(level)
         profiles = engine_profiles(cfg, {plan.groups[0].tp: cost}, slos, w)
         scheds = install_schedulers(eng, cfg, plan, profiles, slos, list(w.tier_names))
-        first, finish, where, switches = replay(eng, w, inst, switch_at, int(cfg.seed), slos)
+        for g, sched in zip(inst.groups, scheds):
+            g.safe_batch = sched.safe_batch
+        moves = None
+        if cfg.policy.get("balancer") or isinstance(planner, DisaggPlanner):
+            balancer = instantiate(cfg.policy.balancer) if cfg.policy.get("balancer") else None
+            moves = Moves(eng, inst, plan, balancer, planner.interval_s)
+        first, finish, where, switches = replay(eng, w, inst, switch_at, int(cfg.seed), slos,
+                                                moves)
     return write_run(cfg, w, slos, (first, finish, where), out, base, median, switches,
-                     plan=[{"tp": g.tp, "tier": g.tier} for g in plan.groups],
+                     **(moves.summary() if moves is not None else {}),
+                     plan=[{"tp": g.tp, "tier": g.tier, "role": g.role} for g in plan.groups],
                      safe_batch=[sc.safe_batch for sc in scheds],
                      decode_step_s={str(bt): float(t) for bt, t in
                                     zip(cost.batches.astype(int), cost.decode)})

@@ -291,6 +291,8 @@ ENGINE_POLICIES = {
     "vanilla (static TP1)": ["policy=static_tp"],
     "static TP1, SLO-aware": ["policy=static_tp_slo"],
     "split (TP1)": ["policy=split"],
+    "disagg (1 prefill : 1 decode)": ["policy=disagg"],
+    "migrate (TP1)": ["policy=migrate"],
     "Nitsum": ["policy=nitsum"],
 }
 """Fig. 9's policies on the engine's two gloo ranks (`backend=engine`, two tiers)."""

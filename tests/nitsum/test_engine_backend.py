@@ -42,12 +42,14 @@ def test_engine_backend_rejects_what_it_cannot_run(tmp_path):
     with pytest.raises(ConfigError, match="switch_at"):
         run_nitsum(compose_config(MODULE, [*SMALL, "backend.switch_at=[3]"]), tmp_path)
     base = [*SMALL[:1], *SMALL[2:]]
-    for ov, match in ((["policy=disagg"], "policy"), (["policy=split"], "num_gpus"),
+    for ov, match in ((["policy=oracle"], "policy"), (["policy=split"], "num_gpus"),
+                      (["policy=disagg", "backend.switch_at=[[0.5,2]]"], "switch_at"),
                       (["policy=split", "tiers=two", "backend.switch_at=[[0.5,2]]"],
                        "one instance"),
                       (["policy=static_tp", "cluster.tp=2", "backend.world_size=4"], "TP 1")):
         with pytest.raises(ConfigError, match=match):
             run_nitsum(compose_config(MODULE, [*base, *ov]), tmp_path)
+
 
 def test_policy_dispatchers_place_requests_on_engine_instances(tmp_path):
     """The simulator's dispatch objects on two TP-1 instances: round-robin alternates over
@@ -55,7 +57,8 @@ def test_policy_dispatchers_place_requests_on_engine_instances(tmp_path):
     base = [*SMALL[:1], *SMALL[2:]]
     s = run_nitsum(compose_config(MODULE, [*base, "policy=static_tp"]), tmp_path / "rr")
     df = pd.read_parquet(tmp_path / "rr" / "records.parquet")
-    assert s["plan"] == [{"tp": 1, "tier": None}] * 2 and s["num_unfinished"] == 0
+    assert s["plan"] == [{"tp": 1, "tier": None, "role": "mixed"}] * 2
+    assert s["num_unfinished"] == 0
     assert list(df.sort_values("arrival_s")["instance"]) == [1, 0] * 12  # RR starts past 0
     rr = s
     s = run_nitsum(compose_config(MODULE, [*base, "policy=split", "tiers=two"]), tmp_path / "sp")
@@ -145,3 +148,36 @@ def test_nitsum_planner_runs_on_the_engine(tmp_path):
     assert s["num_unfinished"] == 0 and s["plans"][0]["t_s"] == 0.0
     assert set(s["profiles"]) == {"interactive", "relaxed"}
     assert all(set(p) == {"1", "2"} for p in s["profiles"].values())
+
+
+def test_disaggregation_hands_every_request_over_with_its_kv(tmp_path):
+    """One prefill and one decode instance: every request is placed on the prefill one and,
+    its first token out, moves with its KV to the decode one (all 24 have more to decode)."""
+    s = run_nitsum(compose_config(MODULE, [*SMALL[:1], "policy=disagg", *SMALL[2:]]), tmp_path)
+    df = pd.read_parquet(tmp_path / "records.parquet")
+    roles = [g["role"] for g in s["plan"]]
+    assert roles == ["prefill", "decode"] and s["num_unfinished"] == 0
+    assert (df["instance"] == 0).all() and (df["num_output_tokens"] > 1).all()
+    assert s["num_handovers"] == s["num_kv_migrated"] == 24 and s["num_migrations"] == 0
+    assert s["move_s_mean"] > 0
+
+
+class AllToFirst:
+    """A dispatcher that piles every request on instance 0 (for the balancer to undo)."""
+
+    feasible = True
+
+    def choose(self, tier, groups, now=0.0):
+        return 0
+
+
+def test_migration_balancer_moves_decoding_requests_off_the_busy_instance(tmp_path):
+    over = [*SMALL[:1], "policy=migrate", *SMALL[2:], "backend.num_requests=40",
+            "backend.rps=40", "backend.max_output_len=32",
+            f"policy.dispatch._target_={__name__}.AllToFirst",
+            "policy.balancer.threshold=0.01"]
+    s = run_nitsum(compose_config(MODULE, over), tmp_path)
+    df = pd.read_parquet(tmp_path / "records.parquet")
+    assert (df["instance"] == 0).all() and s["num_unfinished"] == 0
+    assert s["num_migrations"] > 0 and s["num_handovers"] == 0
+    assert s["num_kv_migrated"] == s["num_migrations"]
