@@ -2,7 +2,10 @@
 simulator moves them (`toolkit.sim.tp_moves`), here with the engine's live KV migration:
 
 - disaggregation (`policy=disagg`): a request placed on a prefill instance moves, once its
-  first token is out, to the decode instance holding the fewest requests, KV included;
+  first token is out, to the decode instance holding the fewest requests, KV included.
+  While no decode instance has KV room for it, it is offered again before every step and
+  meanwhile decodes where it was prefilled (the engine cannot park a request's KV; the
+  simulator's hand-over waits instead);
 - the migration balancer (`policy=migrate`, Llumnix-style): every window the policy's
   `MigrationBalancer` names (from, to) instance pairs and the newest decoding request of
   each `from` moves, KV included.
@@ -31,7 +34,8 @@ class Moves:
             raise ValueError("a disaggregated plan needs prefill and decode instances")
         self.interval, self.next_tick = interval_s, interval_s
         self.decoding: dict[int, None] = {}  # started and not finished, oldest first
-        self.num_handovers = self.num_migrations = 0
+        self.pending: dict[int, None] = {}  # hand-overs that found no room yet
+        self.num_handovers = self.num_migrations = self.num_deferred = 0
         self.move_s: list[float] = []
 
     def arrived(self, tier: str) -> None:
@@ -42,13 +46,24 @@ class Moves:
 
     def started(self, r: int) -> None:
         """Request `r` has its first token and goes on decoding."""
-        if self.inst.where[r] in self.prefill:
-            dst = min(self.decode, key=lambda k: (self.inst.groups[k].load, k))
-            self._move(r, dst)
-            self.num_handovers += 1
         self.decoding[r] = None
+        if self.inst.where[r] in self.prefill and not self._hand_over(r):
+            self.pending[r] = None
+            self.num_deferred += 1
+
+    def _hand_over(self, r: int) -> bool:
+        for dst in sorted(self.decode, key=lambda k: (self.inst.groups[k].load, k)):
+            try:
+                self._move(r, dst)
+            except ValueError:  # no room there now
+                continue
+            self.num_handovers += 1
+            return True
+        return False
 
     def tick(self, now: float) -> None:
+        self.pending = {r: None for r in self.pending
+                        if r in self.inst.where and not self._hand_over(r)}
         if self.balancer is None or now < self.next_tick:
             return
         while self.next_tick <= now:
@@ -72,5 +87,5 @@ class Moves:
     def summary(self) -> dict:
         n = len(self.move_s)
         return {"num_kv_migrated": n, "num_handovers": self.num_handovers,
-                "num_migrations": self.num_migrations,
+                "num_migrations": self.num_migrations, "num_deferred_handovers": self.num_deferred,
                 "move_s_mean": sum(self.move_s) / n if n else 0.0}

@@ -271,6 +271,33 @@ def test_migration_continues_identically(tiny_model_dir, llm):
     assert stats.migrate_s > 0
 
 
+def test_migration_to_a_full_instance_is_refused_and_the_request_goes_on(tiny_model_dir, llm):
+    """Instance 1 (12 blocks of 4 tokens) holds a 30-token prompt with 8 tokens generated:
+    10 blocks, 2 free, too few for the 5 of the request to move. The refusal is a ValueError
+    and the request stays where it was; once the filler is done the move goes through and
+    the output is the unmoved one."""
+    prompt, = random_prompts(1, seed=15, lo=13, hi=13)
+    filler, = random_prompts(1, seed=16, lo=30, hi=30)
+    params = SamplingParams(temperature=0.0, max_tokens=20, ignore_eos=True)
+    ref = llm.generate([prompt], params)[0].outputs[0].token_ids
+    opts = {**OPTIONS, "num_kv_blocks": 12}
+    with TPEngine(tiny_model_dir, world_size=2, tp=1, num_instances=2, **opts) as eng:
+        eng.add_request(prompt, 20, ignore_eos=True, request_id="moved", instance=0)
+        eng.add_request(filler, 12, ignore_eos=True, request_id="filler", instance=1)
+        for _ in range(8):
+            eng.step(0)
+            eng.step(1)
+        with pytest.raises(ValueError, match="no room"):
+            eng.migrate("moved", 1)
+        assert eng.instance_of("moved") == 0
+        while eng.has_unfinished(1):
+            eng.step(1)
+        eng.migrate("moved", 1)  # the filler is done: room now
+        while eng.has_unfinished(1):
+            eng.step(1)
+        assert eng.output("moved") == (ref, "length")
+
+
 # -- a tiled world: instances regrouped at run time ----------------------------------------
 def _run_regrouped(eng, prompts, max_tokens, plan):
     """Spread the prompts over the instances, then at each (step, new_tp) of `plan` move the

@@ -231,7 +231,8 @@ class TPEngine:
 
     def migrate(self, request_id: str, dst_instance: int) -> MigrationStats:
         """Move a decoding greedy request, KV included, to another instance; it goes on
-        there at its next step."""
+        there at its next step. ValueError when it cannot move now (not decoding, or no room
+        on the destination): it stays where it is."""
         src = self._where[request_id]
         if dst_instance == src or not 0 <= dst_instance < self.num_instances:
             raise ValueError(f"dst_instance {dst_instance}: not another instance")

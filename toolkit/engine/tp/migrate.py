@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 META_TAG, TOKENS_TAG, READY_TAG, DONE_TAG = 1, 2, 3, 4
 _META_LEN = 5  # num_tokens, original prompt length, tokens left, ignore_eos, num_blocks
+_READY, _NO_ROOM, _DUPLICATE = 1, 0, -1  # the destination's answer to an export
 
 
 def _send(values: list[int], dst: int, tag: int, device: torch.device) -> None:
@@ -56,7 +57,8 @@ def _refusal(leader: TPLeader, rid: str, dst_instance: int) -> str:
 
 def export_seq(leader: TPLeader, rid: str, dst_instance: int) -> MigrationStats:
     """The source side (see the module docstring); raise ValueError, telling the
-    destination, if the request cannot move."""
+    destination, if the request cannot move, or if the destination has no room for it now
+    (it stays here either way)."""
     state = leader.state
     dst_leader = dst_instance * state.tp
     reason = _refusal(leader, rid, dst_instance)
@@ -73,8 +75,11 @@ def export_seq(leader: TPLeader, rid: str, dst_instance: int) -> MigrationStats:
     _send([seq.num_tokens, leader.prompt_lens[rid], left, int(seq.params.ignore_eos),
            num_blocks], dst_leader, META_TAG, state.device)
     _send(seq.token_ids, dst_leader, TOKENS_TAG, state.device)
-    if not _recv(1, dst_leader, READY_TAG, state.device)[0]:
-        raise RuntimeError(f"instance {dst_instance} has no room for request {rid!r}")
+    ready = _recv(1, dst_leader, READY_TAG, state.device)[0]
+    if ready == _NO_ROOM:
+        raise ValueError(f"instance {dst_instance} has no room for request {rid!r} now")
+    if ready != _READY:
+        raise RuntimeError(f"instance {dst_instance} already holds a request {rid!r}")
     if state.tp > 1:
         send_header(Cmd.MIGRATE_OUT, [dst_leader, num_blocks], state.rank, state.group,
                     state.device)
@@ -108,11 +113,14 @@ def import_seq(leader: TPLeader, rid: str, src_instance: int) -> str:
     seq = EngineSeq(req, ids, params, None)
     seq.num_prefilled = num_tokens - 1
     seq.swapped = True  # fresh blocks for KV that comes from elsewhere, no prefix match
-    ok = rid not in leader.seqs and leader.kv.admit(seq)
+    duplicate = rid in leader.seqs
+    ready = _DUPLICATE if duplicate else _READY if leader.kv.admit(seq) else _NO_ROOM
     seq.swapped = None
-    _send([int(ok)], src_leader, READY_TAG, state.device)
-    if not ok:
-        raise RuntimeError(f"no room for request {rid!r} (or a duplicate id)")
+    _send([ready], src_leader, READY_TAG, state.device)
+    if duplicate:
+        raise RuntimeError(f"a request {rid!r} is already here")
+    if ready == _NO_ROOM:
+        raise ValueError(f"no room for request {rid!r} now")
     blocks = seq.block_table[:num_blocks]
     if state.tp > 1:
         send_header(Cmd.MIGRATE_IN, [src_leader, num_blocks], state.rank, state.group,
