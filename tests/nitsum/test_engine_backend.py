@@ -181,3 +181,34 @@ def test_migration_balancer_moves_decoding_requests_off_the_busy_instance(tmp_pa
     assert (df["instance"] == 0).all() and s["num_unfinished"] == 0
     assert s["num_migrations"] > 0 and s["num_handovers"] == 0
     assert s["num_kv_migrated"] == s["num_migrations"]
+
+
+class FullOnce:
+    """An engine stand-in whose decode instance has no room for the first offer."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    def migrate(self, rid, dst):
+        self.calls.append((rid, dst))
+        if len(self.calls) == 1:
+            raise ValueError(f"instance {dst} has no room for request {rid!r} now")
+
+
+def test_a_hand_over_without_room_is_offered_again_before_the_next_step():
+    from experiments.nitsum.engine_moves import Moves
+    from experiments.nitsum.engine_run import Instances
+    from toolkit.plan.dispatch import LeastLoadedDispatch
+
+    plan = ClusterPlan((GroupSpec(1, None, "prefill"), GroupSpec(1, None, "decode")))
+    inst = Instances(plan, LeastLoadedDispatch())
+    assert inst.choose(7, "t", 0.0) == 0
+    eng = FullOnce()
+    moves = Moves(eng, inst, plan)
+    moves.started(7)  # refused: stays on the prefill instance
+    assert inst.where[7] == 0 and moves.pending == {7: None}
+    moves.tick(0.1)  # offered again: moves
+    assert inst.where[7] == 1 and not moves.pending
+    assert eng.calls == [("7", 1), ("7", 1)] and [g.load for g in inst.groups] == [0, 1]
+    s = moves.summary()
+    assert (s["num_handovers"], s["num_deferred_handovers"], s["num_kv_migrated"]) == (1, 1, 1)
