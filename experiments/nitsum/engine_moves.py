@@ -33,7 +33,7 @@ class Moves:
         if bool(self.prefill) != bool(self.decode):
             raise ValueError("a disaggregated plan needs prefill and decode instances")
         self.interval, self.next_tick = interval_s, interval_s
-        self.decoding: dict[int, None] = {}  # started and not finished, oldest first
+        self.decoding: dict[int, None] = {}  # the balancer's: started, oldest first
         self.pending: dict[int, None] = {}  # hand-overs that found no room yet
         self.num_handovers = self.num_migrations = self.num_deferred = 0
         self.move_s: list[float] = []
@@ -46,7 +46,8 @@ class Moves:
 
     def started(self, r: int) -> None:
         """Request `r` has its first token and goes on decoding."""
-        self.decoding[r] = None
+        if self.balancer is not None:
+            self.decoding[r] = None
         if self.inst.where[r] in self.prefill and not self._hand_over(r):
             self.pending[r] = None
             self.num_deferred += 1

@@ -83,7 +83,7 @@ class PlanControl:
             self.switches.append(eng.switch_tp(new_tp))
         where = {r: eng.instance_of(str(r)) for r in self.inst.where}
         self.inst.relayout(new, self.profiles, where)
-        install_schedulers(eng, self.cfg, new, self.profiles, self.slos, self.names)
+        install_schedulers(eng, self.cfg, new, self.profiles, self.slos, self.names, self.inst)
         self.plan = new
         self.plans.append((now, describe(new)))
 

@@ -334,9 +334,7 @@ def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path)
         if level != 1:
             eng.switch_tp(level)
         profiles = engine_profiles(cfg, {plan.groups[0].tp: cost}, slos, w)
-        scheds = install_schedulers(eng, cfg, plan, profiles, slos, list(w.tier_names))
-        for g, sched in zip(inst.groups, scheds):
-            g.safe_batch = sched.safe_batch
+        scheds = install_schedulers(eng, cfg, plan, profiles, slos, list(w.tier_names), inst)
         moves = None
         if cfg.policy.get("balancer") or isinstance(planner, DisaggPlanner):
             balancer = instantiate(cfg.policy.balancer) if cfg.policy.get("balancer") else None
@@ -369,7 +367,7 @@ def run_nitsum_engine(cfg: DictConfig, planner: NitsumPlanner, w: TieredWorkload
         plan = planner.initial(int(b.world_size), names)
         eng.switch_tp(plan_level(plan))
         inst = Instances(plan, instantiate(cfg.policy.dispatch), profiles)
-        install_schedulers(eng, cfg, plan, profiles, slos, names)
+        install_schedulers(eng, cfg, plan, profiles, slos, names, inst)
         control = PlanControl(eng, planner, cfg, inst, profiles, slos, names, plan)
         first, finish, where, _ = replay(eng, w, inst, {}, int(cfg.seed), slos, control)
     return write_run(cfg, w, slos, (first, finish, where), out, base, median, control.switches,
@@ -380,12 +378,14 @@ def run_nitsum_engine(cfg: DictConfig, planner: NitsumPlanner, w: TieredWorkload
 
 
 def install_schedulers(eng: TPEngine, cfg: DictConfig, plan: ClusterPlan,
-                       profiles: ProfileTable, slos: dict[str, TierSLO],
-                       names: list[str]) -> list[TieredScheduler]:
-    """Give each instance the policy's local policy at its SLO-safe batch."""
+                       profiles: ProfileTable, slos: dict[str, TierSLO], names: list[str],
+                       inst: Instances) -> list[TieredScheduler]:
+    """Give each instance the policy's local policy at its SLO-safe batch, which the
+    dispatcher's and the balancer's view of it (`inst`) carries too."""
     scheds = local_schedulers(cfg, plan, profiles, slos, names)
     for k, sched in enumerate(scheds):
         eng.set_scheduler(sched, instance=k)
+        inst.groups[k].safe_batch = sched.safe_batch
     return scheds
 
 

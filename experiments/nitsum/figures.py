@@ -4,7 +4,7 @@ DataFrame. Runs go through `run_points` (cached by resolved config)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -255,19 +255,12 @@ def reserve_sensitivity(results_dir: str | Path, quick: bool,
     """Goodput and per-tier attainment of Nitsum and static TP2 (SLO-aware) when the local
     batches keep `reserve` of their slots from best-effort requests (`SLOAwareLocal`), at
     three loads (one in quick mode)."""
-    loads = [160] if quick else [120, 200, 280]
-    reserves = reserves[:2] if quick else reserves
-    named, labels, reserve_of = {}, {}, {}
-    for name, ov in (("static TP2, SLO-aware", ["policy=static_tp_slo", "cluster.tp=2"]),
-                     ("Nitsum", ["policy=nitsum"])):
-        for reserve in reserves:
-            for rps in loads:
-                run = f"reserve/{_slug(name)}/r{reserve}/rps{rps}"
-                named[run] = [*ov, f"policy.local.reserve={reserve}", f"workload.rps={rps}",
-                              *quick_overrides(quick)]
-                labels[run], reserve_of[run] = (name, rps), reserve
-    df = points(results_dir, named)
-    return _with_tiers(df, labels).assign(reserve=df["run"].map(reserve_of).to_numpy())
+    return _knob_sweep(results_dir, quick, "reserve", "policy.local.reserve",
+                       reserves[:2] if quick else reserves,
+                       {"static TP2, SLO-aware": ["policy=static_tp_slo", "cluster.tp=2"],
+                        "Nitsum": ["policy=nitsum"]},
+                       [160] if quick else [120, 200, 280],
+                       lambda name, v: f"{_slug(name)}/r{v}")
 
 
 def starvation_sensitivity(results_dir: str | Path, quick: bool) -> pd.DataFrame:
@@ -275,16 +268,29 @@ def starvation_sensitivity(results_dir: str | Path, quick: bool) -> pd.DataFrame
     new plan with the current one by plain goodput (the config's choice) or by
     starvation-weighted goodput (`policy.planner.weigh_starvation`), at the loads past
     saturation (one in quick mode)."""
-    loads = [160] if quick else [200, 240, 280]
-    named, labels, weighed = {}, {}, {}
-    for weigh in (False, True):
-        for rps in loads:
-            run = f"starvation/w{int(weigh)}/rps{rps}"
-            named[run] = ["policy=nitsum", f"policy.planner.weigh_starvation={str(weigh).lower()}",
-                          f"workload.rps={rps}", *quick_overrides(quick)]
-            labels[run], weighed[run] = ("Nitsum", rps), weigh
+    return _knob_sweep(results_dir, quick, "weigh_starvation", "policy.planner.weigh_starvation",
+                       (False, True), {"Nitsum": ["policy=nitsum"]},
+                       [160] if quick else [200, 240, 280], lambda name, v: f"w{int(v)}",
+                       folder="starvation")
+
+
+def _knob_sweep(results_dir: str | Path, quick: bool, column: str, knob: str,
+                values: Sequence[object], policies: dict[str, list[str]],
+                loads: Sequence[float], tag: Callable[[str, object], str],
+                folder: str | None = None) -> pd.DataFrame:
+    """Each of `policies` ({name: overrides}) with the setting `knob` at each of `values`,
+    at each load: `_with_tiers`'s rows, the value in `column`. Runs go to
+    `<folder or column>/<tag(name, value)>/rps<load>`."""
+    named, labels, value_of = {}, {}, {}
+    for name, ov in policies.items():
+        for v in values:
+            for rps in loads:
+                run = f"{folder or column}/{tag(name, v)}/rps{rps}"
+                named[run] = [*ov, f"{knob}={json.dumps(v)}", f"workload.rps={rps}",
+                              *quick_overrides(quick)]
+                labels[run], value_of[run] = (name, rps), v
     df = points(results_dir, named)
-    return _with_tiers(df, labels).assign(weigh_starvation=df["run"].map(weighed).to_numpy())
+    return _with_tiers(df, labels).assign(**{column: df["run"].map(value_of).to_numpy()})
 
 
 ENGINE_POLICIES = {

@@ -21,14 +21,14 @@ def pool_setup(model: str, gpu: str, tp_levels: Sequence[int], full_weights: boo
     """Costs and KV per TP level. `full_weights` (Nitsum's reuse): every GPU holds the whole
     model, so a group of t GPUs has t times one GPU's KV room beside a full copy; otherwise
     each GPU holds its 1/t shard (the static systems)."""
-    costs = {t: TPCostModel(model, gpu, t, small_batch_gain=small_batch_gain, **cost_options)
-             for t in {1, *tp_levels}}
-    basis = costs[1]
-    costs = {t: costs[t] for t in tp_levels}
+    def cost(t: int) -> TPCostModel:
+        return TPCostModel(model, gpu, t, small_batch_gain=small_batch_gain, **cost_options)
+
+    costs = {t: cost(t) for t in tp_levels}
     kv = {t: t * kv_capacity_tokens(model, gpu, 1) if full_weights
           else kv_capacity_tokens(model, gpu, t) for t in tp_levels}
     return PoolSetup(costs, kv, get_model_spec(model), switch or TPSwitchCost(),
-                     chunk_tokens, slo_basis=basis)
+                     chunk_tokens, slo_basis=costs[1] if 1 in costs else cost(1))
 
 
 def slos_and_profiles(setup: PoolSetup, tiers: Sequence[Tier], w: TieredWorkload,
