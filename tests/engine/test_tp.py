@@ -298,6 +298,27 @@ def test_migration_to_a_full_instance_is_refused_and_the_request_goes_on(tiny_mo
         assert eng.output("moved") == (ref, "length")
 
 
+def test_a_request_migrated_away_and_back_continues_identically(tiny_model_dir, llm):
+    """0 -> 1 -> 0: the source forgets a request it exported, so taking it back is no
+    duplicate, and the output is the unmoved one."""
+    prompt, = random_prompts(1, seed=15, lo=13, hi=13)
+    params = SamplingParams(temperature=0.0, max_tokens=20, ignore_eos=True)
+    ref = llm.generate([prompt], params)[0].outputs[0].token_ids
+    with TPEngine(tiny_model_dir, world_size=2, tp=1, num_instances=2, **OPTIONS) as eng:
+        eng.add_request(prompt, 20, ignore_eos=True, request_id="r", instance=0)
+        for _ in range(4):
+            eng.step(0)
+        eng.migrate("r", 1)
+        for _ in range(4):
+            eng.step(1)
+        eng.migrate("r", 0)
+        assert eng.instance_of("r") == 0
+        while eng.has_unfinished(0):
+            eng.step(0)
+        assert not eng.has_unfinished(1)
+        assert eng.output("r") == (ref, "length")
+
+
 # -- a tiled world: instances regrouped at run time ----------------------------------------
 def _run_regrouped(eng, prompts, max_tokens, plan):
     """Spread the prompts over the instances, then at each (step, new_tp) of `plan` move the

@@ -89,6 +89,7 @@ def export_seq(leader: TPLeader, rid: str, dst_instance: int) -> MigrationStats:
     secs = time.perf_counter() - t0
     leader.scheduler.abort(rid)
     seq.finish_reason = "migrated"
+    del leader.seqs[rid], leader.prompt_lens[rid]  # it may come back later
     moves = head_moves(state.spec.model_config.num_key_value_heads,
                        state.instance_ranks(state.instance),
                        state.instance_ranks(dst_instance))
