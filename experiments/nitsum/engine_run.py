@@ -318,7 +318,9 @@ def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path)
     if switch_at and getattr(instantiate(cfg.policy.local), "slo_aware", False):
         raise ConfigError("backend.switch_at", "the SLO-safe batch is measured at one TP level; "
                           "live switches run with an SLO-unaware local policy (policy=static_tp)")
-    if switch_at and (cfg.policy.get("balancer") or isinstance(planner, DisaggPlanner)):
+    balancer = instantiate(cfg.policy.balancer) if cfg.policy.get("balancer") else None
+    moving = balancer is not None or isinstance(planner, DisaggPlanner)
+    if switch_at and moving:
         raise ConfigError("backend.switch_at", "live TP switches run one instance: no "
                           "disaggregation or migration between instances")
     inst = Instances(plan, instantiate(cfg.policy.dispatch))
@@ -335,10 +337,7 @@ def run_engine(cfg: DictConfig, w: TieredWorkload, tiers: list[Tier], out: Path)
             eng.switch_tp(level)
         profiles = engine_profiles(cfg, {plan.groups[0].tp: cost}, slos, w)
         scheds = install_schedulers(eng, cfg, plan, profiles, slos, list(w.tier_names), inst)
-        moves = None
-        if cfg.policy.get("balancer") or isinstance(planner, DisaggPlanner):
-            balancer = instantiate(cfg.policy.balancer) if cfg.policy.get("balancer") else None
-            moves = Moves(eng, inst, plan, balancer, planner.interval_s)
+        moves = Moves(eng, inst, plan, balancer, planner.interval_s) if moving else None
         first, finish, where, switches = replay(eng, w, inst, switch_at, int(cfg.seed), slos,
                                                 moves)
     return write_run(cfg, w, slos, (first, finish, where), out, base, median, switches,

@@ -44,6 +44,14 @@ def test_a_pools_slos_stay_tp1_multiples_whatever_its_tp_levels(levels):
     assert slos["relaxed"].tpot_s == pytest.approx(5 * cost.decode_s(1, 525))
 
 
+def test_a_pool_without_tp1_and_without_an_slo_basis_is_rejected_by_name():
+    from toolkit.cost.specs import get_model_spec
+    from toolkit.sim.tp_cluster import PoolSetup
+
+    with pytest.raises(ValueError, match="slo_basis"):
+        PoolSetup({2: TPCostModel(tp=2)}, {2: 1000}, get_model_spec("llama3-8b"))
+
+
 @pytest.mark.parametrize("bad", [
     [Tier("a", 0.5), Tier("a", 0.5)],
     [Tier("a", 0.5), Tier("b", 0.4)],

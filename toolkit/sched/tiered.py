@@ -48,18 +48,24 @@ class TieredScheduler(LocalScheduler):
         self.best_effort_cap = local.best_effort_cap(self.cap)
         self._now = 0.0
 
+    def _feasible_by(self, deadline: float) -> bool:
+        return self._now <= deadline < math.inf
+
     def _feasible(self, seq: Seq) -> bool:
-        return self._now <= deadline_s(seq) < math.inf
+        return self._feasible_by(deadline_s(seq))
 
     def order(self, waiting: list[Seq], kv: KVManager) -> list[Seq]:
         self._now = self.clock()
         if not self.local.slo_aware:
             return sorted(waiting, key=FCFS_KEY)
-        timed = [(deadline_s(s), s) for s in waiting]
-        due = [s for d, s in sorted(((d, s) for d, s in timed if self._now <= d < math.inf),
-                                    key=lambda x: x[0])]
-        rest = sorted((s for d, s in timed if not self._now <= d < math.inf), key=FCFS_KEY)
-        return due + rest
+        due, rest = [], []
+        for s in waiting:
+            d = deadline_s(s)
+            if self._feasible_by(d):
+                due.append((d, s))
+            else:
+                rest.append(s)
+        return [s for _, s in sorted(due, key=lambda x: x[0])] + sorted(rest, key=FCFS_KEY)
 
     def admit_limit(self, seq: Seq) -> int:
         if self.local.slo_aware and not self._feasible(seq):

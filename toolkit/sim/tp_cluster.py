@@ -49,6 +49,13 @@ class PoolSetup:
     link_bytes_per_s: float = ALLREDUCE_BUS_BYTES_PER_S
     slo_basis: CostModel | None = None
 
+    def __post_init__(self) -> None:
+        if self.slo_basis is None:
+            if 1 not in self.costs:
+                raise ValueError("PoolSetup: slo_basis (a TP-1 cost model) is needed when "
+                                 f"TP 1 is not among the levels {sorted(self.costs)}")
+            self.slo_basis = self.costs[1]
+
 
 @dataclass
 class PoolStats:

@@ -28,7 +28,7 @@ def pool_setup(model: str, gpu: str, tp_levels: Sequence[int], full_weights: boo
     kv = {t: t * kv_capacity_tokens(model, gpu, 1) if full_weights
           else kv_capacity_tokens(model, gpu, t) for t in tp_levels}
     return PoolSetup(costs, kv, get_model_spec(model), switch or TPSwitchCost(),
-                     chunk_tokens, slo_basis=costs[1] if 1 in costs else cost(1))
+                     chunk_tokens, slo_basis=None if 1 in costs else cost(1))
 
 
 def slos_and_profiles(setup: PoolSetup, tiers: Sequence[Tier], w: TieredWorkload,
@@ -37,8 +37,7 @@ def slos_and_profiles(setup: PoolSetup, tiers: Sequence[Tier], w: TieredWorkload
     levels the pool has); profiles at its mean prompt and output."""
     ref_prompt = int(np.median(w.prompt_len))
     ref_ctx = int(np.median(w.prompt_len + w.output_len / 2))
-    basis = setup.slo_basis if setup.slo_basis is not None else setup.costs[1]
-    slos = resolve_slos(tiers, basis, ref_prompt, ref_ctx)
+    slos = resolve_slos(tiers, setup.slo_basis, ref_prompt, ref_ctx)
     table = ProfileTable.build(setup.costs, slos, float(w.prompt_len.mean()),
                                float(w.output_len.mean()), setup.kv_tokens, max_batch)
     return slos, table

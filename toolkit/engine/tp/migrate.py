@@ -88,7 +88,6 @@ def export_seq(leader: TPLeader, rid: str, dst_instance: int) -> MigrationStats:
     _recv(1, dst_leader, DONE_TAG, state.device)
     secs = time.perf_counter() - t0
     leader.scheduler.abort(rid)
-    seq.finish_reason = "migrated"
     del leader.seqs[rid], leader.prompt_lens[rid]  # it may come back later
     moves = head_moves(state.spec.model_config.num_key_value_heads,
                        state.instance_ranks(state.instance),
